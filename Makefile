@@ -1,0 +1,42 @@
+# Three commands (see README.md):
+#   make run    set up, then stylize the bundled photo with the bundled style
+#   make test   set up, then run every test, the notebooks included (what CI runs)
+#   make lab    set up, then open the notebooks in JupyterLab
+# Set-up is a virtual environment in .venv with requirements.txt and this
+# project installed in editable mode; it is redone when either file changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lab lint benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	touch $(STAMP)
+
+run: setup
+	mkdir -p outputs
+	$(BIN)/python styletransfer_utils.py --output outputs/stylized.png $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check .
+
+benchmark: setup
+	$(BIN)/python benchmarks/benchmark_speed.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs build *.egg-info

@@ -1,0 +1,1169 @@
+"""Neural style transfer as in Gatys, Ecker & Bethge (CVPR 2016), step by step.
+
+This one file is what every notebook in ``notebooks/`` imports, and it is also
+a command-line tool (``python styletransfer_utils.py --help``). It reads top to
+bottom in the order the notebooks teach, following the data::
+
+    image -> tensor -> VGG19 features -> losses -> optimiser -> image
+
+Sections
+    1. Errors and exit codes          (used everywhere)
+    2. Images                         (notebook 01)
+    3. The network: VGG19             (notebook 02)
+    4. Features                       (notebook 02)
+    5. Gram matrices and losses       (notebooks 03 and 04)
+    6. The optimisation loop          (notebook 05)
+    7. Notebook helpers               (settings, figures, live preview, sliders)
+    8. Command line
+
+Optional front-end packages (IPython, ipywidgets, matplotlib) are imported
+inside the functions that need them, so the module imports in a plain Python
+process and in a background thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import pickle
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import warnings
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Union
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor, nn
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+DEFAULT_CONTENT = ASSETS_DIR / "astronaut.jpg"
+DEFAULT_STYLE = ASSETS_DIR / "stained_glass.png"
+
+ImageSource = Union[str, os.PathLike, Image.Image]
+
+
+# =============================================================================
+# 1. Errors and exit codes
+# =============================================================================
+# Every problem a user can cause ends in one of these errors. Each message says
+# what went wrong *and what to do*; the command line turns each class into its
+# own exit code, so scripts can tell "bad photo" from "no weights".
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2  # also what argparse uses for a malformed command line
+EXIT_BAD_IMAGE = 3
+EXIT_WEIGHTS = 4
+EXIT_OUTPUT = 5
+EXIT_DEVICE = 6
+EXIT_DIVERGED = 7
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+
+
+class StyleTransferError(Exception):
+    """Base class of the project's own errors: the message is meant for a user."""
+
+    exit_code = EXIT_UNEXPECTED
+
+
+class ParameterError(StyleTransferError, ValueError):
+    """A setting is out of range or unknown (a size of 0, a misspelt layer)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ImageError(StyleTransferError, ValueError):
+    """An input image is missing, unreadable, damaged or unusable."""
+
+    exit_code = EXIT_BAD_IMAGE
+
+
+class WeightsError(StyleTransferError, RuntimeError):
+    """The VGG19 weights cannot be had or are not the right file."""
+
+    exit_code = EXIT_WEIGHTS
+
+
+class OutputError(StyleTransferError, OSError):
+    """The result cannot be written where the user asked."""
+
+    exit_code = EXIT_OUTPUT
+
+
+class DeviceError(StyleTransferError, RuntimeError):
+    """The requested device does not exist here, or ran out of memory."""
+
+    exit_code = EXIT_DEVICE
+
+
+def _check_positive(name: str, value: float, *, integer: bool = False, allow_zero: bool = False) -> None:
+    """Refuse sizes, steps, weights and rates that make no sense, naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"{name} must be a number, got {value!r}.")
+    if integer and int(value) != value:
+        raise ParameterError(f"{name} must be a whole number, got {value!r}.")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        wanted = "zero or more" if allow_zero else "greater than zero"
+        raise ParameterError(f"{name} must be {wanted}, got {value!r}.")
+
+
+# =============================================================================
+# 2. Images  (notebook 01)
+# =============================================================================
+# Images travel as PIL images until the last moment, then become float tensors
+# of shape (1, 3, H, W) with values in [0, 1]. The ImageNet normalisation that
+# VGG19 expects happens inside `extract_features`, so user code never juggles
+# normalised pixels and clamping to [0, 1] is always meaningful.
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Pillow refuses images over twice its own limit (about 179 Mpx); we are
+# stricter, because a 50 Mpx photo is already 100 times more than style
+# transfer can use, and we check the header before any pixel is decoded.
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def load_image(path: str | os.PathLike, max_size: int | None = None) -> Image.Image:
+    """Open an image file as an upright RGB picture, optionally shrunk.
+
+    Phone photos store "which way is up" in their EXIF data rather than in the
+    pixels, so the orientation is applied here. Grey, palette, transparent,
+    CMYK and 16-bit images all become plain 8-bit RGB, because VGG19 was
+    trained on RGB photos. With ``max_size`` the *longer* side is scaled down
+    to at most that many pixels, keeping the aspect ratio (a common bug is to
+    cap the shorter side instead). Introduced in notebook 01.
+    """
+    if max_size is not None:
+        _check_positive("max_size", max_size, integer=True)
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"No file at {path}. Check the path (it is relative to {Path.cwd()}).")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image. Give the path of one image file.")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes). Copy or download the image again.")
+    try:
+        with Image.open(path) as opened:  # reads only the header so far
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageError(_too_many_pixels(path, width, height))
+            upright = ImageOps.exif_transpose(opened)  # decodes the pixels
+            upright.load()
+            image = _to_rgb(upright)
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path} is refused: {error} Shrink it first (at most {MAX_IMAGE_PIXELS:,} pixels).") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{path} is not an image that Pillow can read. Is it really a JPEG or PNG? "
+            "Open it in an image viewer and export it again as PNG or JPEG."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, StyleTransferError):
+            raise
+        raise ImageError(
+            f"{path} is damaged or truncated ({error}). Download or export it again."
+        ) from None
+    if max_size is not None and max(image.size) > max_size:
+        image = resize_longer_side(image, max_size)
+    return image
+
+
+def _too_many_pixels(path: Path, width: int, height: int) -> str:
+    return (
+        f"{path} claims to be {width} x {height} pixels ({width * height:,}), more than the "
+        f"{MAX_IMAGE_PIXELS:,} this project decodes; it may be a decompression bomb. "
+        "Shrink it with an image editor first."
+    )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB, flattening transparency onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Pillow's own conversion clips 16-bit values at 255 (a white image);
+        # scale the full range down instead.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if image.mode == "F" and values.max() <= 1.0:
+            top = 1.0
+        grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
+    """Scale ``image`` so that its longer side is exactly ``size`` pixels.
+
+    The aspect ratio is kept, so content and style images of any shape work:
+    the style representation (Gram matrices) does not depend on where things
+    are, only on which features occur together.
+    """
+    _check_positive("size", size, integer=True)
+    width, height = image.size
+    scale = size / max(width, height)
+    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if new_size == image.size:
+        return image.copy()
+    return image.resize(new_size, Image.Resampling.LANCZOS)
+
+
+def image_to_tensor(image: Image.Image, device: str | torch.device | None = None) -> Tensor:
+    """PIL image -> float tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    if not isinstance(image, Image.Image):
+        raise ImageError(f"Expected a PIL image, got {type(image).__name__}. Use load_image(path) first.")
+    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+    return tensor.to(device=device or "cpu", dtype=torch.float32).div_(255.0)
+
+
+def tensor_to_image(tensor: Tensor) -> Image.Image:
+    """Tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> PIL image (values clamped)."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ParameterError(f"Expected one image, got a batch of {tensor.shape[0]}.")
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ParameterError(f"Expected a tensor of shape (1, 3, H, W) or (3, H, W), got {tuple(tensor.shape)}.")
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array, mode="RGB")
+
+
+def imagenet_normalize(image: Tensor) -> Tensor:
+    """Shift and scale [0, 1] pixels the way VGG19 saw its ImageNet training data."""
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device, dtype=image.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=image.device, dtype=image.dtype).view(1, 3, 1, 1)
+    return (image - mean) / std
+
+
+def imagenet_denormalize(normalized: Tensor) -> Tensor:
+    """Undo `imagenet_normalize`, giving [0, 1] pixels back (taught in notebook 01)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=normalized.device, dtype=normalized.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=normalized.device, dtype=normalized.dtype).view(1, 3, 1, 1)
+    return normalized * std + mean
+
+
+def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
+    """Write an image so that ``path`` holds either the complete file or what it held before.
+
+    The pixels go to a temporary file in the same folder, which is then renamed
+    over ``path`` in one step: an interrupted or failed write never leaves a
+    half-written picture behind. The format follows the file extension.
+    """
+    if isinstance(image, Tensor):
+        image = tensor_to_image(image)
+    path = Path(path)
+    extension = path.suffix.lower()
+    formats = Image.registered_extensions()
+    if extension not in formats:
+        raise OutputError(f"Cannot tell the image format from {path.name!r}: end the file name with .png or .jpg.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"The folder {folder} does not exist. Create it first (mkdir -p {folder}) or choose another --output.")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder. Give a file name such as {path / 'stylized.png'}.")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format=formats[extension])
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise OutputError(f"Could not write {path}: {error.strerror or error}. Choose another --output.") from None
+        raise
+    return path
+
+
+# =============================================================================
+# 3. The network: VGG19 with the paper's layer names  (notebook 02)
+# =============================================================================
+# We build VGG19's convolutional part ourselves (torchvision is not needed), in
+# exactly torchvision's layout, so that its published ImageNet checkpoint loads
+# into it. The table below is the one place that maps the paper's names to
+# torchvision's indices: position i in VGG19_LAYER_NAMES is `features.i`.
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+WEIGHTS_ENV = "STYLETRANSFER_VGG19_WEIGHTS"
+
+# (number of convolutions, output channels) of each of the five blocks
+VGG19_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
+
+
+def _vgg19_layer_table() -> tuple[tuple[str, int, int], ...]:
+    """(name, in_channels, out_channels) for all 37 layers, in torchvision's order."""
+    table = []
+    channels = 3
+    for block, (convs, width) in enumerate(VGG19_BLOCKS, start=1):
+        for conv in range(1, convs + 1):
+            table.append((f"conv{block}_{conv}", channels, width))
+            table.append((f"relu{block}_{conv}", width, width))
+            channels = width
+        table.append((f"pool{block}", width, width))
+    return tuple(table)
+
+
+VGG19_LAYERS = _vgg19_layer_table()
+VGG19_LAYER_NAMES = tuple(name for name, _, _ in VGG19_LAYERS)
+VGG19_CONV_LAYERS = tuple(name for name in VGG19_LAYER_NAMES if name.startswith("conv"))
+
+
+class VGG19Features(nn.Sequential):
+    """VGG19's convolutional stack, its layers named as in the paper.
+
+    ``weights_source`` says in words which weights are loaded, so notebooks and
+    the command line can always show it. ``print(model)`` lists conv1_1 ... pool5.
+    """
+
+    weights_source: str = "random (untrained) weights"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def build_vgg19(pooling: str = "max") -> VGG19Features:
+    """Create VGG19's 37 feature layers with random weights (seeded by ``torch.manual_seed``).
+
+    ReLUs are *not* in-place, so the output of ``conv4_2`` stays the value
+    before its ReLU (torchvision's in-place ReLUs silently overwrite it).
+    ``pooling="avg"`` swaps max-pooling for average pooling, as the paper did.
+    """
+    if pooling not in ("max", "avg"):
+        raise ParameterError(f"pooling must be 'max' or 'avg', got {pooling!r}.")
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for name, in_channels, out_channels in VGG19_LAYERS:
+        if name.startswith("conv"):
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+            # torchvision's initialisation: activations keep their scale with
+            # depth, so a random network is a fair stand-in in tests.
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            layers[name] = conv
+        elif name.startswith("relu"):
+            layers[name] = nn.ReLU(inplace=False)
+        elif pooling == "max":
+            layers[name] = nn.MaxPool2d(kernel_size=2, stride=2)
+        else:
+            layers[name] = nn.AvgPool2d(kernel_size=2, stride=2)
+    return VGG19Features(layers)
+
+
+def torchvision_to_vgg19_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
+    """Rename torchvision's ``features.{i}.weight`` keys to ``conv1_1.weight`` and so on.
+
+    Accepts the full checkpoint or its ``features.*`` part only; the classifier
+    is dropped because style transfer never uses it. Anything that is not
+    VGG19's convolutional weights is refused with a message saying what it is.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise WeightsError(
+            f"The checkpoint holds a {type(checkpoint).__name__}, not a state dict. "
+            "Use torchvision's vgg19 checkpoint (a dict of tensors)."
+        )
+    renamed: dict[str, Tensor] = {}
+    problems: list[str] = []
+    for index, (name, in_channels, out_channels) in enumerate(VGG19_LAYERS):
+        if not name.startswith("conv"):
+            continue
+        for part, shape in (("weight", (out_channels, in_channels, 3, 3)), ("bias", (out_channels,))):
+            key = f"features.{index}.{part}"
+            tensor = checkpoint.get(key)
+            if not isinstance(tensor, Tensor):
+                problems.append(f"{key} is missing")
+            elif tuple(tensor.shape) != shape:
+                problems.append(f"{key} has shape {tuple(tensor.shape)}, VGG19 needs {shape}")
+            else:
+                renamed[f"{name}.{part}"] = tensor.detach().float()
+    expected = {f"features.{i}." for i, (n, _, _) in enumerate(VGG19_LAYERS) if n.startswith("conv")}
+    unexpected = [k for k in checkpoint if k.startswith("features.") and k[: k.rfind(".") + 1] not in expected]
+    if unexpected:
+        problems.append(f"unexpected keys such as {unexpected[0]} (batch norm? another VGG?)")
+    if problems:
+        keys = list(checkpoint)[:3]
+        raise WeightsError(
+            "This file is not torchvision's VGG19 checkpoint: "
+            + "; ".join(problems[:3])
+            + (f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else "")
+            + f". Its first keys are {keys}. Use vgg19-dcbb9e9d.pth ({VGG19_URL})."
+        )
+    return renamed
+
+
+def load_vgg19(
+    weights: str | os.PathLike | None = "imagenet",
+    device: str | torch.device | None = None,
+    pooling: str = "max",
+) -> VGG19Features:
+    """VGG19's feature layers in eval mode, parameters frozen, on ``device``.
+
+    ``weights`` is
+      * ``"imagenet"``: torchvision's published checkpoint, downloaded once
+        through torch.hub into the cache torchvision also uses (its hash is
+        checked). The environment variable ``STYLETRANSFER_VGG19_WEIGHTS`` may
+        point at a local copy (a path or URL) for offline classrooms;
+      * a path or URL of a checkpoint in torchvision's format;
+      * ``None`` for random weights, which only tests and demonstrations want.
+    If the real weights cannot be had, a `WeightsError` says how to provide
+    them; this function never falls back to random weights by itself.
+    """
+    model = build_vgg19(pooling)
+    if weights is not None:
+        checkpoint, model.weights_source = _read_checkpoint(weights)
+        model.load_state_dict(torchvision_to_vgg19_state_dict(checkpoint))
+    model.requires_grad_(False)  # we optimise the image, never the network
+    return model.eval().to(choose_device(device))
+
+
+def _read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]:
+    """Resolve ``weights`` to a loaded state dict and a sentence saying where it came from."""
+    source = os.fspath(weights)
+    from_env = source == "imagenet" and bool(os.environ.get(WEIGHTS_ENV))
+    if source == "imagenet":
+        source = os.environ.get(WEIGHTS_ENV) or VGG19_URL
+    label = "ImageNet VGG19 (torchvision)" if source == VGG19_URL else f"checkpoint {source}"
+    if from_env:
+        label += f" (from ${WEIGHTS_ENV})"
+    if "://" in source:
+        checkpoint, where = _download_checkpoint(source)
+        return checkpoint, f"{label}, {where}"
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsError(
+            f"No weights file at {path}." + (f" ${WEIGHTS_ENV} points there." if from_env else "")
+            + "\n" + how_to_get_weights()
+        )
+    return _torch_load(path, str(path)), f"{label}"
+
+
+def _download_checkpoint(url: str, timeout: float = 15.0) -> tuple[Mapping[str, Any], str]:
+    """Fetch ``url`` through torch.hub's cache, turning its failures into advice."""
+    file_name = Path(urlparse(url).path).name
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
+    where = f"cached at {cached}" if cached.exists() else f"downloaded to {cached}"
+    try:
+        with _socket_timeout(timeout):
+            checkpoint = torch.hub.load_state_dict_from_url(
+                url, map_location="cpu", progress=True, check_hash=True, weights_only=True
+            )
+    except (urllib.error.URLError, TimeoutError, ConnectionError, socket.error) as error:
+        reason = getattr(error, "reason", error)
+        raise WeightsError(f"Could not download {url}: {reason}.\n" + how_to_get_weights()) from None
+    except RuntimeError as error:
+        if "invalid hash value" in str(error):
+            raise WeightsError(
+                f"The file from {url} does not match the hash in its name ({error}). It was not kept: "
+                "the download was probably cut short or the file is not the published one. "
+                "Try again, or download it by hand and check it.\n" + how_to_get_weights()
+            ) from None
+        raise _checkpoint_error(str(cached), error) from None
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
+        raise _checkpoint_error(str(cached), error) from None
+    return checkpoint, where
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """torch.hub opens URLs without a timeout; bound it so offline runs fail fast."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _torch_load(path: Path, label: str) -> Mapping[str, Any]:
+    """``torch.load`` with ``weights_only=True``: a checkpoint may hold tensors, never code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+        raise _checkpoint_error(label, error) from None
+
+
+def _checkpoint_error(label: str, error: BaseException) -> WeightsError:
+    text = str(error)
+    if "Weights only load failed" in text or isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
+        return WeightsError(
+            f"Refused to load {label}: it contains Python objects or code, not just tensors, "
+            "and loading it could run that code. Use the published vgg19-dcbb9e9d.pth instead."
+        )
+    return WeightsError(
+        f"{label} is not a readable PyTorch checkpoint ({type(error).__name__}: {text.splitlines()[0] if text else ''}). "
+        "It may be truncated or damaged: download it again.\n" + how_to_get_weights()
+    )
+
+
+def how_to_get_weights() -> str:
+    """The instructions shown whenever the ImageNet weights are not available."""
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return (
+        "To use the real ImageNet weights, do one of:\n"
+        f"  1. let this machine download them once (548 MB) from {VGG19_URL};\n"
+        f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
+        "(torchvision's cache: a copy there is used as is);\n"
+        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), "
+        "or pass --weights PATH on the command line.\n"
+        "For a quick test without them, use --weights random (the result will not look like "
+        "style transfer)."
+    )
+
+
+# =============================================================================
+# 4. Features  (notebook 02)
+# =============================================================================
+# The paper's choices: content at conv4_2, style at conv1_1 ... conv5_1, all
+# style layers equally weighted. "convX_Y" is the convolution's output before
+# its ReLU, "reluX_Y" after it. (The paper's Caffe network was read after the
+# ReLU, which is where notebook 02 compares the two.)
+
+CONTENT_LAYER = "conv4_2"
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def check_layers(layers: Iterable[str]) -> list[str]:
+    """Return ``layers`` as a list, refusing names VGG19 does not have."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    unknown = [name for name in layers if name not in VGG19_LAYER_NAMES]
+    if unknown:
+        raise ParameterError(
+            f"Unknown layer name(s) {unknown}. Valid names: {', '.join(VGG19_LAYER_NAMES)}."
+        )
+    if not layers:
+        raise ParameterError("Give at least one layer name, e.g. conv4_2.")
+    return layers
+
+
+def min_image_side(layers: Iterable[str]) -> int:
+    """The smallest height/width the network can take to reach all of ``layers``.
+
+    Each 2x2 pooling halves the image, and a pooling needs at least 2 pixels,
+    so a layer after k poolings needs 2**k pixels on each side.
+    """
+    deepest = max(VGG19_LAYER_NAMES.index(name) for name in check_layers(layers))
+    poolings = sum(1 for name in VGG19_LAYER_NAMES[:deepest] if name.startswith("pool"))
+    return 2**poolings
+
+
+def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = STYLE_LAYERS) -> dict[str, Tensor]:
+    """Run ``image`` (values in [0, 1]) through VGG19 and keep the named activations.
+
+    ImageNet normalisation happens here, so callers always work in [0, 1].
+    The forward pass stops at the deepest requested layer: for the paper's
+    layers that skips conv5_2 ... pool5, which would cost time and give nothing.
+    Introduced in notebook 02.
+    """
+    wanted = check_layers(layers)
+    height, width = image.shape[-2:]
+    needed = min_image_side(wanted)
+    if min(height, width) < needed:
+        raise ImageError(
+            f"The image is {width} x {height} pixels, but layer {max(wanted, key=VGG19_LAYER_NAMES.index)} "
+            f"needs at least {needed} pixels on each side. Use a larger size or a less elongated image."
+        )
+    remaining = set(wanted)
+    found: dict[str, Tensor] = {}
+    x = imagenet_normalize(image)
+    for name, layer in model.named_children():
+        x = layer(x)
+        if name in remaining:
+            found[name] = x
+            remaining.discard(name)
+            if not remaining:
+                break
+    return {name: found[name] for name in wanted}
+
+
+# =============================================================================
+# 5. Gram matrices and losses  (notebooks 03 and 04)
+# =============================================================================
+# Normalisations differ between every implementation, which is why their
+# weights cannot be copied between them. Ours, and why:
+#   * gram_matrix divides F Fᵀ by C·H·W, so the style target does not depend on
+#     the image size (content and style images may differ in size), and deep
+#     layers with many channels do not swamp the shallow ones;
+#   * content and style losses are *means* of squared differences, so their
+#     size does not change when the image grows (coarse-to-fine stays balanced).
+# The paper's per-layer style loss, (1 / 4N²M²) Σ(G−A)² with G = F Fᵀ, equals
+# ours times N²/4; its content loss ½ Σ(F−P)² equals ours times N·M/2.
+# With these choices α = 1 and β = 1e6 (the PyTorch tutorial's balance, which
+# uses the same normalisation) is a good start for torchvision's weights.
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Channel-by-channel correlations of feature maps, shape (B, C, C).
+
+    Entry (i, j) is how strongly channels i and j fire *together*, averaged over
+    all positions: texture without layout. Computed in float32 even when the
+    network ran in bfloat16, because the sums are long. Introduced in notebook 03.
+    """
+    batch, channels, height, width = features.shape
+    flat = features.float().reshape(batch, channels, height * width)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """Mean squared difference between feature maps: "does it show the same things?"."""
+    return F.mse_loss(features.float(), target.float())
+
+
+def style_loss(
+    features: Mapping[str, Tensor],
+    target_grams: Mapping[str, Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+) -> Tensor:
+    """Weighted sum over layers of the mean squared difference of Gram matrices.
+
+    ``layer_weights`` maps layer names to their weight w_l; by default every
+    layer of ``target_grams`` counts equally (w_l = 1), as in the paper.
+    """
+    weights = dict(layer_weights) if layer_weights is not None else {name: 1.0 for name in target_grams}
+    total = features[next(iter(weights))].new_zeros((), dtype=torch.float32)
+    for name, weight in weights.items():
+        if weight:
+            total = total + weight * F.mse_loss(gram_matrix(features[name]), target_grams[name])
+    return total
+
+
+def total_variation_loss(image: Tensor) -> Tensor:
+    """Mean squared difference between neighbouring pixels, across and down.
+
+    Not in the paper: a smoothness prior that penalises the pixel-level noise
+    the optimiser otherwise leaves behind. Zero for a flat image.
+    """
+    across = image[..., :, 1:] - image[..., :, :-1]
+    down = image[..., 1:, :] - image[..., :-1, :]
+    return across.float().pow(2).mean() + down.float().pow(2).mean()
+
+
+@dataclass(frozen=True)
+class Losses:
+    """One evaluation of the objective, as plain numbers (weighted terms)."""
+
+    content: float
+    style: float
+    tv: float
+    total: float
+
+
+class StyleTransferLoss:
+    """The full objective  α·content + β·style + tv_weight·TV  for one content/style pair.
+
+    The targets (content features, style Gram matrices) are computed once, here,
+    without gradients; calling the object on an image then costs one forward
+    pass up to the deepest layer needed. Introduced in notebook 04.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        content: Tensor,
+        style: Tensor,
+        *,
+        content_weight: float = 1.0,
+        style_weight: float = 1e6,
+        style_layer_weights: Mapping[str, float] | None = None,
+        tv_weight: float = 0.0,
+        content_layer: str = CONTENT_LAYER,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.model = model
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.content_layer = check_layers([content_layer])[0]
+        self.style_layer_weights = check_style_layer_weights(style_layer_weights)
+        self.autocast_dtype = autocast_dtype
+        self.layers = list(dict.fromkeys([self.content_layer, *self.style_layer_weights]))
+        with torch.no_grad():
+            self.content_target = self.features(content)[self.content_layer].float()
+            style_features = self.features(style, layers=list(self.style_layer_weights))
+            self.style_targets = {name: gram_matrix(f) for name, f in style_features.items()}
+
+    def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """`extract_features`, under autocast when a lower precision was asked for."""
+        layers = self.layers if layers is None else layers
+        with _autocast(image.device, self.autocast_dtype):
+            return extract_features(self.model, image, layers)
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, Losses]:
+        features = self.features(image)
+        content = self.content_weight * content_loss(features[self.content_layer], self.content_target)
+        style = self.style_weight * style_loss(features, self.style_targets, self.style_layer_weights)
+        tv = self.tv_weight * total_variation_loss(image) if self.tv_weight else image.new_zeros(())
+        total = content + style + tv
+        parts = torch.stack([content.detach(), style.detach(), tv.detach(), total.detach()]).tolist()
+        return total, Losses(*parts)
+
+
+def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
+    if weights is None:
+        return {name: 1.0 for name in STYLE_LAYERS}
+    weights = dict(weights)
+    check_layers(weights)
+    for name, weight in weights.items():
+        _check_positive(f"style weight of {name}", weight, allow_zero=True)
+    return weights
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed precision for the network only; a no-op context when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# =============================================================================
+# 6. The optimisation loop  (notebook 05)
+# =============================================================================
+
+
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """The requested device, or the best available one: CUDA, then Apple MPS, then CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"Unknown device {device!r}. Use 'cpu', 'cuda', 'cuda:0', 'mps' or 'auto'.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was requested, but this PyTorch sees no NVIDIA GPU. Use --device cpu (or auto).")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise DeviceError(f"There is no {chosen}: this machine has {torch.cuda.device_count()} GPU(s).")
+    if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("Apple MPS was requested, but it is not available here. Use --device cpu (or auto).")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"Device {device!r} is not supported. Use 'cpu', 'cuda' or 'mps'.")
+    return chosen
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network, or None for plain float32.
+
+    Only the convolutions run in lower precision; Gram matrices and losses stay
+    in float32 (see `gram_matrix`). "auto" picks bfloat16 where the hardware
+    computes it natively (recent CPUs with AVX512-BF16 or AMX, and GPUs since
+    Ampere), and float32 elsewhere.
+    """
+    if precision not in PRECISIONS:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ParameterError("fp16 is for GPUs; on the CPU use bf16 or fp32.")
+        return torch.float16
+    supported = _bf16_supported(device)
+    if precision == "bf16":
+        if not supported:
+            raise ParameterError(f"This {device.type} has no fast bfloat16; use --precision fp32.")
+        return torch.bfloat16
+    return torch.bfloat16 if supported else None
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+@dataclass
+class LossHistory:
+    """The weighted loss terms at every step, ready to plot (``plt.plot(history.total)``)."""
+
+    content: list[float] = field(default_factory=list)
+    style: list[float] = field(default_factory=list)
+    tv: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)  # longer side of the image at that step
+
+    def append(self, losses: Losses, size: int) -> None:
+        self.content.append(losses.content)
+        self.style.append(losses.style)
+        self.tv.append(losses.tv)
+        self.total.append(losses.total)
+        self.size.append(size)
+
+    def __len__(self) -> int:
+        return len(self.total)
+
+
+@dataclass
+class StyleTransferResult:
+    """What `stylize` returns.
+
+    ``best_image`` is the image with the lowest total loss seen at the final
+    size; it is what the command line saves. ``stopped`` says why the run ended
+    early ("interrupted", "stopped", or why the loss diverged), or is None.
+    """
+
+    image: Image.Image
+    best_image: Image.Image
+    history: LossHistory
+    best_step: int
+    best_loss: float
+    steps_run: int
+    stopped: str | None
+    seconds: float
+    weights_source: str
+    device: str
+    precision: str
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+Callback = Callable[[int, Tensor, Losses], Any]
+
+
+def stylize(
+    content: ImageSource,
+    style: ImageSource,
+    *,
+    content_weight: float = 1.0,
+    style_weight: float = 1e6,
+    style_layer_weights: Mapping[str, float] | None = None,
+    tv_weight: float = 0.0,
+    content_layer: str = CONTENT_LAYER,
+    steps: int = 300,
+    lr: float = 0.02,
+    optimizer: str = "adam",
+    init: str | ImageSource = "content",
+    size: int = 384,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    weights: str | os.PathLike | None = "imagenet",
+    model: nn.Module | None = None,
+    precision: str = "auto",
+    callback: Callback | None = None,
+    stop: StopFlag | None = None,
+) -> StyleTransferResult:
+    """Paint ``content`` in the style of ``style`` by optimising the pixels.
+
+    ``content`` and ``style`` are paths or PIL images of any sizes; ``size`` is
+    the longer side of the result (the style image is scaled to the same
+    longer side). α = ``content_weight``, β = ``style_weight``. ``lr`` is in
+    pixel units: Adam moves each pixel by about ``lr`` (on a 0-1 scale) per
+    step, which is why a few hundred steps suffice. ``callback(step, image,
+    losses)`` is called after every step (previews, progress bars);
+    ``stop.is_set()`` ends the run early. Ctrl-C, ``stop`` and a diverging loss
+    all keep the best image so far. Introduced in notebook 05.
+    """
+    _check_positive("content_weight", content_weight, allow_zero=True)
+    _check_positive("style_weight", style_weight, allow_zero=True)
+    _check_positive("tv_weight", tv_weight, allow_zero=True)
+    _check_positive("steps", steps, integer=True)
+    _check_positive("lr", lr)
+    _check_positive("size", size, integer=True)
+    if optimizer not in ("adam", "lbfgs"):
+        raise ParameterError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}.")
+    layer_weights = check_style_layer_weights(style_layer_weights)
+    check_layers([content_layer])
+
+    started = time.perf_counter()
+    device = choose_device(device) if model is None or device is not None else next(model.parameters()).device
+    autocast_dtype = choose_precision(precision, device)
+    content_image = resize_longer_side(_as_image(content, "content"), size)
+    style_image = resize_longer_side(_as_image(style, "style"), size)
+    needed = min_image_side([content_layer, *layer_weights])
+    if min(content_image.size) < needed:
+        raise ImageError(
+            f"At size {size} the content image is {content_image.size[0]} x {content_image.size[1]} pixels, "
+            f"but the layers used need at least {needed} on each side. Use a larger size."
+        )
+    if model is None:
+        model = load_vgg19(weights, device)
+    model = model.to(device=device, memory_format=torch.channels_last)
+
+    content_tensor = _to_device(image_to_tensor(content_image), device)
+    style_tensor = _to_device(image_to_tensor(style_image), device)
+    try:
+        objective = StyleTransferLoss(
+            model, content_tensor, style_tensor,
+            content_weight=content_weight, style_weight=style_weight,
+            style_layer_weights=layer_weights, tv_weight=tv_weight,
+            content_layer=content_layer, autocast_dtype=autocast_dtype,
+        )
+        image = _initial_image(init, content_tensor, seed).requires_grad_(True)
+        run = _optimize(objective, image, steps=steps, lr=lr, optimizer=optimizer, callback=callback, stop=stop)
+    except torch.OutOfMemoryError:
+        raise DeviceError(
+            f"Ran out of {device.type.upper()} memory at size {size}. Try a smaller --size, or --device cpu."
+        ) from None
+    return StyleTransferResult(
+        image=tensor_to_image(image),
+        best_image=tensor_to_image(run.best),
+        history=run.history,
+        best_step=run.best_step,
+        best_loss=run.best_loss,
+        steps_run=len(run.history),
+        stopped=run.stopped,
+        seconds=time.perf_counter() - started,
+        weights_source=getattr(model, "weights_source", "weights supplied by the caller"),
+        device=str(device),
+        precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
+    )
+
+
+def _as_image(source: ImageSource, role: str) -> Image.Image:
+    """Accept a path or a PIL image for the content/style/init arguments."""
+    if isinstance(source, Image.Image):
+        return _to_rgb(source)
+    if isinstance(source, (str, os.PathLike)):
+        return load_image(source)
+    raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")
+
+
+def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    return tensor.to(device).contiguous(memory_format=torch.channels_last)
+
+
+def _initial_image(init: str | ImageSource, content: Tensor, seed: int | None) -> Tensor:
+    """Where the optimisation starts: the content photo, white noise, or a given image."""
+    if isinstance(init, str) and init == "content":
+        return content.clone()
+    if isinstance(init, str) and init == "noise":
+        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        noise = torch.rand(content.shape, generator=generator)
+        return _to_device(noise, content.device)
+    if isinstance(init, str) and not Path(init).exists() and "." not in Path(init).name:
+        raise ParameterError(f"init must be 'content', 'noise' or an image path, got {init!r}.")
+    start = _as_image(init, "init").resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS)
+    return _to_device(image_to_tensor(start), content.device)
+
+
+@dataclass
+class _Run:
+    history: LossHistory
+    best: Tensor
+    best_step: int
+    best_loss: float
+    stopped: str | None
+
+
+def _optimize(
+    objective: StyleTransferLoss,
+    image: Tensor,
+    *,
+    steps: int,
+    lr: float,
+    optimizer: str,
+    callback: Callback | None,
+    stop: StopFlag | None,
+    first_step: int = 0,
+    history: LossHistory | None = None,
+) -> _Run:
+    """The loop itself: evaluate, keep the best image, step, clamp to [0, 1]."""
+    history = history if history is not None else LossHistory()
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=lr)
+    else:
+        # One L-BFGS .step() is one evaluation here (max_iter=1), so "steps"
+        # means the same for both optimisers.
+        opt = torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=100)
+    best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
+    longer_side = max(image.shape[-2:])
+    last: list[Losses] = []
+
+    def closure() -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        total, losses = objective(image)
+        last.append(losses)
+        if math.isfinite(losses.total):
+            total.backward()
+        return total
+
+    step = first_step
+    try:
+        for step in range(first_step, first_step + steps):
+            if stop is not None and stop.is_set():
+                stopped = "stopped"
+                break
+            snapshot = image.detach().clone()
+            last.clear()
+            opt.step(closure)
+            losses = last[0]
+            if not math.isfinite(losses.total):
+                stopped = (
+                    f"the loss became {losses.total} at step {step}: the learning rate ({lr}) is "
+                    "probably too large. Try a smaller lr (for example half)."
+                )
+                break
+            history.append(losses, longer_side)
+            if losses.total < best_loss:
+                best, best_step, best_loss = snapshot, step, losses.total
+            with torch.no_grad():
+                image.clamp_(0, 1)
+                if not torch.isfinite(image).all():
+                    stopped = f"the image became NaN at step {step}: the learning rate ({lr}) is too large."
+                    break
+            if callback is not None:
+                callback(step, image.detach(), losses)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    return _Run(history, best, best_step, best_loss, stopped)
+
+
+# =============================================================================
+# 7. Notebook helpers
+# =============================================================================
+# Added in notebook order below as the notebooks need them.
+
+
+def notebook_settings(**defaults: Any) -> Any:
+    """The few settings a notebook lets tests shrink, read from the environment.
+
+    ``settings = notebook_settings(size=384, steps=300)`` gives
+    ``settings.size == 384`` unless ``STYLETRANSFER_SIZE`` is set, and so on
+    for each name (``STYLETRANSFER_STEPS`` ...). This is the only way a
+    notebook reads the environment: the tests run every notebook at a tiny size
+    and a few steps, without editing it.
+    """
+    from types import SimpleNamespace
+
+    values = {}
+    for name, default in defaults.items():
+        raw = os.environ.get(f"STYLETRANSFER_{name.upper()}")
+        values[name] = default if raw is None else type(default)(raw)
+    return SimpleNamespace(**values)
+
+
+# =============================================================================
+# 8. Command line
+# =============================================================================
+
+
+def _parse_layer_weights(text: str) -> dict[str, float]:
+    """'conv1_1=1,conv2_1=0.75' -> {'conv1_1': 1.0, 'conv2_1': 0.75}."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value) if sep else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad layer weight {item!r}: write it as conv1_1=0.5") from None
+    return weights
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options, one per `stylize` parameter."""
+    parser = argparse.ArgumentParser(
+        prog="styletransfer_utils.py",
+        description="Neural style transfer (Gatys, Ecker & Bethge 2016): paint a photo in the style of another image.",
+        epilog=(
+            "exit codes: 0 done; 2 bad option; 3 bad input image; 4 VGG19 weights missing or invalid; "
+            "5 output cannot be written; 6 device unavailable or out of memory; 7 loss diverged "
+            "(best image saved); 130 interrupted (best image saved)"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--content", default=str(DEFAULT_CONTENT), help="the photo to repaint")
+    parser.add_argument("--style", default=str(DEFAULT_STYLE), help="the image whose style to copy")
+    parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
+    parser.add_argument("--size", type=int, default=384, help="longer side of the result, in pixels")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps")
+    parser.add_argument("--content-weight", type=float, default=1.0, help="α, weight of the content loss")
+    parser.add_argument("--style-weight", type=float, default=1e6, help="β, weight of the style loss")
+    parser.add_argument(
+        "--style-layer-weights", type=_parse_layer_weights, default=None, metavar="LAYER=W,...",
+        help=f"per-layer style weights (default: {'=1,'.join(STYLE_LAYERS)}=1)",
+    )
+    parser.add_argument("--content-layer", default=CONTENT_LAYER, help="layer whose activations define content")
+    parser.add_argument("--tv-weight", type=float, default=0.0, help="weight of the total-variation (smoothness) loss")
+    parser.add_argument("--lr", type=float, default=0.02, help="learning rate, in pixel units (0-1 scale)")
+    parser.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
+    parser.add_argument("--init", default="content", help="start from 'content', 'noise' or an image path")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="network precision")
+    parser.add_argument(
+        "--weights", default="imagenet",
+        help="imagenet (torchvision's checkpoint, or $STYLETRANSFER_VGG19_WEIGHTS), random, or a path/URL",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code (see ``--help``)."""
+    args = build_parser().parse_args(argv)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    try:
+        device = choose_device(args.device)
+        weights = None if args.weights == "random" else args.weights
+        say(f"Loading VGG19 on {device} ...")
+        model = load_vgg19(weights, device)
+        say(f"Weights: {model.weights_source}")
+        if weights is None:
+            say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
+        result = _run_with_progress(args, model, device)
+        output = save_image(result.best_image, args.output)
+    except StyleTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Interrupted before the optimisation started; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.stopped is None:
+        print(f"Wrote {output} ({result.steps_run} steps, {result.seconds:.1f} s, best loss {result.best_loss:.4g})")
+        return EXIT_OK
+    print(f"Stopped early: {result.stopped}", file=sys.stderr)
+    print(f"Wrote the best image so far (step {result.best_step}) to {output}")
+    return EXIT_INTERRUPTED if result.stopped == "interrupted" else EXIT_DIVERGED
+
+
+def _run_with_progress(args: argparse.Namespace, model: nn.Module, device: torch.device) -> StyleTransferResult:
+    """Call `stylize` with a tqdm progress bar as its callback."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.steps, disable=args.quiet, unit="step", desc="stylizing") as bar:
+
+        def progress(step: int, image: Tensor, losses: Losses) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.total:.4g}", refresh=False)
+
+        return stylize(
+            args.content, args.style,
+            content_weight=args.content_weight, style_weight=args.style_weight,
+            style_layer_weights=args.style_layer_weights, tv_weight=args.tv_weight,
+            content_layer=args.content_layer, steps=args.steps, lr=args.lr,
+            optimizer=args.optimizer, init=args.init, size=args.size, seed=args.seed,
+            device=device, model=model, precision=args.precision, callback=progress,
+        )
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("default")
+    sys.exit(main())

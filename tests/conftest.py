@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny images and random checkpoints in torchvision's format.
+
+Real ImageNet weights cannot be downloaded where the tests run, so the tests
+write checkpoints with torchvision's key names and shapes and random values,
+and push them through the real loading code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import styletransfer_utils as st
+
+
+def torchvision_state_dict(seed: int = 0, *, classifier: bool = False) -> dict[str, torch.Tensor]:
+    """A random VGG19 state dict keyed exactly like torchvision's ``vgg19``."""
+    torch.manual_seed(seed)
+    model = st.build_vgg19()
+    state = {}
+    for index, name in enumerate(st.VGG19_LAYER_NAMES):
+        if name.startswith("conv"):
+            state[f"features.{index}.weight"] = model[index].weight.detach().clone()
+            state[f"features.{index}.bias"] = model[index].bias.detach().clone()
+    if classifier:
+        # Right shapes, almost no bytes: an expanded one-element tensor is saved as one value.
+        for index, shape in ((0, (4096, 25088)), (3, (4096, 4096)), (6, (1000, 4096))):
+            state[f"classifier.{index}.weight"] = torch.zeros(1).expand(*shape)
+            state[f"classifier.{index}.bias"] = torch.zeros(1).expand(shape[0])
+    return state
+
+
+def write_checkpoint(folder: Path, state: dict, stem: str = "vgg19") -> Path:
+    """Save ``state`` as ``{stem}-{first 8 hex of its SHA-256}.pth``, torch.hub's naming."""
+    temporary = folder / f"{stem}.tmp"
+    torch.save(state, temporary)
+    digest = hashlib.sha256(temporary.read_bytes()).hexdigest()[:8]
+    path = folder / f"{stem}-{digest}.pth"
+    temporary.rename(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def checkpoint_path(tmp_path_factory) -> Path:
+    """A features-only random checkpoint with a torch.hub-style hash in its name."""
+    return write_checkpoint(tmp_path_factory.mktemp("weights"), torchvision_state_dict(seed=0))
+
+
+@pytest.fixture(scope="session")
+def model(checkpoint_path) -> st.VGG19Features:
+    return st.load_vgg19(checkpoint_path, device="cpu")
+
+
+@pytest.fixture()
+def hub_dir(tmp_path, monkeypatch) -> Path:
+    """An empty torch.hub cache for this test only."""
+    directory = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(directory))
+    return directory
+
+
+@pytest.fixture()
+def no_weights_env(monkeypatch):
+    monkeypatch.delenv(st.WEIGHTS_ENV, raising=False)
+
+
+def gradient_image(width: int, height: int) -> Image.Image:
+    """A smooth colourful RGB test picture (no two neighbouring pixels equal)."""
+    x = torch.linspace(0, 1, width).view(1, width).expand(height, width)
+    y = torch.linspace(0, 1, height).view(height, 1).expand(height, width)
+    rgb = torch.stack([x, y, (x + y) / 2], dim=-1).mul(255).byte().numpy()
+    return Image.fromarray(rgb, mode="RGB")
+
+
+def stripes_image(width: int, height: int, period: int = 6) -> Image.Image:
+    """A high-contrast striped picture, a 'style' with obvious texture."""
+    image = Image.new("RGB", (width, height), (250, 220, 30))
+    pixels = image.load()
+    for x in range(width):
+        for y in range(height):
+            if (x + y) // period % 2:
+                pixels[x, y] = (20, 40, 200)
+    return image
+
+
+@pytest.fixture()
+def content_image() -> Image.Image:
+    return gradient_image(64, 48)
+
+
+@pytest.fixture()
+def style_image() -> Image.Image:
+    return stripes_image(40, 56)
