@@ -34,12 +34,11 @@ import tempfile
 import time
 import urllib.error
 import warnings
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
@@ -52,7 +51,7 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 DEFAULT_CONTENT = ASSETS_DIR / "astronaut.jpg"
 DEFAULT_STYLE = ASSETS_DIR / "stained_glass.png"
 
-ImageSource = Union[str, os.PathLike, Image.Image]
+ImageSource = str | os.PathLike | Image.Image
 
 
 # =============================================================================
@@ -165,7 +164,9 @@ def load_image(path: str | os.PathLike, max_size: int | None = None) -> Image.Im
             upright.load()
             image = _to_rgb(upright)
     except Image.DecompressionBombError as error:
-        raise ImageError(f"{path} is refused: {error} Shrink it first (at most {MAX_IMAGE_PIXELS:,} pixels).") from None
+        raise ImageError(
+            f"{path} is refused: {error} Shrink it first (at most {MAX_IMAGE_PIXELS:,} pixels)."
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(
             f"{path} is not an image that Pillow can read. Is it really a JPEG or PNG? "
@@ -244,7 +245,7 @@ def tensor_to_image(tensor: Tensor) -> Image.Image:
     if tensor.dim() != 3 or tensor.shape[0] != 3:
         raise ParameterError(f"Expected a tensor of shape (1, 3, H, W) or (3, H, W), got {tuple(tensor.shape)}.")
     array = tensor.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array, mode="RGB")
+    return Image.fromarray(array)
 
 
 def imagenet_normalize(image: Tensor) -> Tensor:
@@ -277,7 +278,9 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
         raise OutputError(f"Cannot tell the image format from {path.name!r}: end the file name with .png or .jpg.")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise OutputError(f"The folder {folder} does not exist. Create it first (mkdir -p {folder}) or choose another --output.")
+        raise OutputError(
+            f"The folder {folder} does not exist. Create it first (mkdir -p {folder}) or choose another --output."
+        )
     if path.is_dir():
         raise OutputError(f"{path} is a folder. Give a file name such as {path / 'stylized.png'}.")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
@@ -397,7 +400,10 @@ def torchvision_to_vgg19_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, 
             else:
                 renamed[f"{name}.{part}"] = tensor.detach().float()
     expected = {f"features.{i}." for i, (n, _, _) in enumerate(VGG19_LAYERS) if n.startswith("conv")}
-    unexpected = [k for k in checkpoint if k.startswith("features.") and k[: k.rfind(".") + 1] not in expected]
+    unexpected = [
+        k for k in checkpoint
+        if not isinstance(k, str) or k.startswith("features.") and k[: k.rfind(".") + 1] not in expected
+    ]
     if unexpected:
         problems.append(f"unexpected keys such as {unexpected[0]} (batch norm? another VGG?)")
     if problems:
@@ -467,7 +473,7 @@ def _download_checkpoint(url: str, timeout: float = 15.0) -> tuple[Mapping[str, 
             checkpoint = torch.hub.load_state_dict_from_url(
                 url, map_location="cpu", progress=True, check_hash=True, weights_only=True
             )
-    except (urllib.error.URLError, TimeoutError, ConnectionError, socket.error) as error:
+    except (OSError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         raise WeightsError(f"Could not download {url}: {reason}.\n" + how_to_get_weights()) from None
     except RuntimeError as error:
@@ -477,9 +483,9 @@ def _download_checkpoint(url: str, timeout: float = 15.0) -> tuple[Mapping[str, 
                 "the download was probably cut short or the file is not the published one. "
                 "Try again, or download it by hand and check it.\n" + how_to_get_weights()
             ) from None
-        raise _checkpoint_error(str(cached), error) from None
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
-        raise _checkpoint_error(str(cached), error) from None
+        raise _checkpoint_error(str(cached), error, cached=True) from None
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise _checkpoint_error(str(cached), error, cached=True) from None
     return checkpoint, where
 
 
@@ -502,16 +508,24 @@ def _torch_load(path: Path, label: str) -> Mapping[str, Any]:
         raise _checkpoint_error(label, error) from None
 
 
-def _checkpoint_error(label: str, error: BaseException) -> WeightsError:
+def _checkpoint_error(label: str, error: BaseException, cached: bool = False) -> WeightsError:
     text = str(error)
-    if "Weights only load failed" in text or isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
         return WeightsError(
             f"Refused to load {label}: it contains Python objects or code, not just tensors, "
             "and loading it could run that code. Use the published vgg19-dcbb9e9d.pth instead."
         )
+    if "Weights only load failed" in text:
+        # not code, just bytes torch cannot read; never echo torch's "retry with weights_only=False"
+        detail = next((line for line in lines if line.startswith("Unsupported operand")), "not a pickle")
+    else:
+        detail = lines[0] if lines else ""
     return WeightsError(
-        f"{label} is not a readable PyTorch checkpoint ({type(error).__name__}: {text.splitlines()[0] if text else ''}). "
-        "It may be truncated or damaged: download it again.\n" + how_to_get_weights()
+        f"{label} is not a readable PyTorch checkpoint ({type(error).__name__}: {detail}). "
+        + (f"It may be truncated or damaged: delete {label} and try again.\n" if cached
+           else "It may be truncated or damaged: download it again.\n")
+        + how_to_get_weights()
     )
 
 
@@ -916,7 +930,10 @@ def stylize(
             style_layer_weights=layer_weights, tv_weight=tv_weight,
             content_layer=content_layer, autocast_dtype=autocast_dtype,
         )
-        image = _initial_image(init, content_tensor, seed).requires_grad_(True)
+        image = _initial_image(init, content_tensor, seed)
+        if optimizer == "lbfgs":
+            image = image.contiguous()  # L-BFGS flattens its parameter with .view(-1)
+        image.requires_grad_(True)
         run = _optimize(objective, image, steps=steps, lr=lr, optimizer=optimizer, callback=callback, stop=stop)
     except torch.OutOfMemoryError:
         raise DeviceError(

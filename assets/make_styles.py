@@ -119,7 +119,7 @@ def make_stained_glass(size: int = SIZE, seed: int = 1) -> Image.Image:
     hues = hues + rng.normal(0, 0.015, len(seeds_arr))
     values = rng.uniform(0.65, 1.0, len(seeds_arr))
     colours = np.array(
-        [hsv_to_rgb255(h, rng.uniform(0.75, 1.0), v) for h, v in zip(hues, values)],
+        [hsv_to_rgb255(h, rng.uniform(0.75, 1.0), v) for h, v in zip(hues, values, strict=False)],
         dtype=np.float64,
     )
 
@@ -330,7 +330,7 @@ def make_pointillism(size: int = SIZE, seed: int = 3) -> Image.Image:
     field = sunset_field(xy[:, 0], xy[:, 1], size)
     radii = rng.uniform(2.2, 4.2, n_dots)
     complementary = rng.random(n_dots) < 0.07
-    for (x, y), (hue, value), r, comp in zip(xy, field, radii, complementary):
+    for (x, y), (hue, value), r, comp in zip(xy, field, radii, complementary, strict=False):
         h = hue + 0.5 if comp else hue + rng.normal(0, 0.04)
         colour = hsv_to_rgb255(
             h, rng.uniform(0.6, 1.0), value * rng.uniform(0.75, 1.05)

@@ -73,7 +73,7 @@ def gradient_image(width: int, height: int) -> Image.Image:
     x = torch.linspace(0, 1, width).view(1, width).expand(height, width)
     y = torch.linspace(0, 1, height).view(height, 1).expand(height, width)
     rgb = torch.stack([x, y, (x + y) / 2], dim=-1).mul(255).byte().numpy()
-    return Image.fromarray(rgb, mode="RGB")
+    return Image.fromarray(rgb)
 
 
 def stripes_image(width: int, height: int, period: int = 6) -> Image.Image:

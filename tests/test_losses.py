@@ -1,0 +1,156 @@
+"""Sections 4 and 5: features, Gram matrices and the three losses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import styletransfer_utils as st
+
+
+def test_extract_features_names_and_shapes(model, content_image):
+    """Each requested layer comes back under its paper name with the right channels and size."""
+    image = st.image_to_tensor(content_image)  # 48 x 64
+    features = st.extract_features(model, image, ["conv1_1", "relu2_1", "conv4_2", "pool3"])
+    assert list(features) == ["conv1_1", "relu2_1", "conv4_2", "pool3"]
+    assert features["conv1_1"].shape == (1, 64, 48, 64)
+    assert features["relu2_1"].shape == (1, 128, 24, 32)
+    assert features["pool3"].shape == (1, 256, 6, 8)
+    assert features["conv4_2"].shape == (1, 512, 6, 8)
+
+
+def test_conv_is_before_relu(model, content_image):
+    """convX_Y is the convolution's output (has negatives); reluX_Y is the same after the ReLU."""
+    features = st.extract_features(model, st.image_to_tensor(content_image), ["conv3_1", "relu3_1"])
+    assert features["conv3_1"].min() < 0
+    assert torch.equal(features["relu3_1"], features["conv3_1"].clamp(min=0))
+
+
+def test_normalisation_happens_inside(model, content_image):
+    """extract_features takes [0, 1] pixels: the first conv sees the ImageNet-normalised image."""
+    image = st.image_to_tensor(content_image)
+    expected = model.conv1_1(st.imagenet_normalize(image))
+    assert torch.allclose(st.extract_features(model, image, ["conv1_1"])["conv1_1"], expected)
+
+
+def test_forward_stops_at_deepest_layer(model, content_image, monkeypatch):
+    """Layers after the deepest requested one are never run."""
+    ran = []
+    hooks = [
+        layer.register_forward_hook(lambda m, i, o, n=name: ran.append(n)) for name, layer in model.named_children()
+    ]
+    try:
+        st.extract_features(model, st.image_to_tensor(content_image), ["conv2_1"])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert ran[-1] == "conv2_1" and "conv5_4" not in ran
+
+
+def test_unknown_layer_lists_valid_names(model, content_image):
+    with pytest.raises(st.ParameterError, match="conv4_2") as error:
+        st.extract_features(model, st.image_to_tensor(content_image), ["conv6_1"])
+    assert "conv6_1" in str(error.value)
+
+
+def test_too_small_for_deep_layer(model):
+    """A 1x1 image cannot reach conv5_1: the error says how many pixels are needed."""
+    with pytest.raises(st.ImageError, match="at least 16 pixels"):
+        st.extract_features(model, torch.rand(1, 3, 8, 40), st.STYLE_LAYERS)
+    assert st.min_image_side(["conv1_1"]) == 1 and st.min_image_side(["conv5_1"]) == 16
+
+
+def test_gram_matrix_properties():
+    """Symmetric, positive semi-definite, normalised by C·H·W, blind to where features are."""
+    features = torch.randn(1, 8, 5, 7)
+    gram = st.gram_matrix(features)
+    assert gram.shape == (1, 8, 8)
+    assert torch.allclose(gram, gram.transpose(1, 2))
+    assert torch.linalg.eigvalsh(gram[0]).min() > -1e-6
+    flat = features.reshape(8, 35)
+    assert torch.allclose(gram[0], flat @ flat.T / (8 * 35), atol=1e-6)
+    shuffled = flat[:, torch.randperm(35)].reshape(1, 8, 5, 7)
+    assert torch.allclose(st.gram_matrix(shuffled), gram, atol=1e-6)
+
+
+def test_gram_matrix_does_not_depend_on_image_size():
+    """Tiling the same texture twice as wide leaves the Gram matrix unchanged (needed for styles of any size)."""
+    features = torch.randn(1, 4, 6, 6)
+    assert torch.allclose(st.gram_matrix(torch.cat([features, features], dim=-1)), st.gram_matrix(features), atol=1e-6)
+
+
+def test_gram_matrix_is_float32_for_bfloat16_input():
+    assert st.gram_matrix(torch.randn(1, 4, 3, 3).bfloat16()).dtype == torch.float32
+
+
+def test_content_loss_zero_only_at_target():
+    target = torch.randn(1, 8, 4, 4)
+    assert st.content_loss(target.clone(), target) == 0
+    assert st.content_loss(target + 0.1, target) == pytest.approx(0.01, rel=1e-4)
+
+
+def test_style_loss_zero_only_for_same_statistics():
+    features = {"conv1_1": torch.randn(1, 4, 6, 6), "conv2_1": torch.randn(1, 6, 3, 3)}
+    targets = {name: st.gram_matrix(f) for name, f in features.items()}
+    assert st.style_loss(features, targets) == 0
+    other = {name: f * 2 for name, f in features.items()}
+    assert st.style_loss(other, targets) > 0
+
+
+def test_style_loss_layer_weights():
+    """Per-layer weights scale each layer's term; a zero weight switches a layer off."""
+    features = {"conv1_1": torch.randn(1, 4, 6, 6), "conv2_1": torch.randn(1, 6, 3, 3)}
+    targets = {name: st.gram_matrix(torch.randn_like(f)) for name, f in features.items()}
+    first = st.style_loss(features, targets, {"conv1_1": 1.0})
+    second = st.style_loss(features, targets, {"conv2_1": 1.0})
+    both = st.style_loss(features, targets, {"conv1_1": 2.0, "conv2_1": 0.5})
+    assert torch.allclose(both, 2 * first + 0.5 * second)
+    assert torch.allclose(st.style_loss(features, targets, {"conv1_1": 1.0, "conv2_1": 0.0}), first)
+
+
+def test_total_variation():
+    """Zero for a flat image, positive for noise, and equal to the mean squared neighbour difference."""
+    assert st.total_variation_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
+    ramp = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 2, 4)
+    assert st.total_variation_loss(ramp) == pytest.approx(1.0)
+    noise = torch.rand(1, 3, 8, 8)
+    assert st.total_variation_loss(noise) > st.total_variation_loss(noise * 0.1) > 0
+
+
+def test_gradients_reach_the_image_only(model, content_image, style_image):
+    """Backward fills the image's gradient; the frozen network gets none."""
+    content = st.image_to_tensor(content_image)
+    style = st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style, tv_weight=1.0)
+    image = torch.rand_like(content, requires_grad=True)
+    total, losses = objective(image)
+    total.backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
+    assert losses.total == pytest.approx(losses.content + losses.style + losses.tv, rel=1e-5)
+    assert min(losses.content, losses.style, losses.tv) > 0
+
+
+def test_objective_zero_at_targets(model, content_image):
+    """With the content image as its own style, the content image has zero content and style loss."""
+    content = st.image_to_tensor(content_image)
+    _, losses = st.StyleTransferLoss(model, content, content.clone())(content)
+    assert losses.content == 0 and losses.style == pytest.approx(0, abs=1e-9)
+
+
+def test_bf16_losses_close_to_fp32(model, content_image, style_image):
+    """The mixed-precision path (bf16 network, fp32 Gram and losses) stays within 5% of fp32."""
+    content = st.image_to_tensor(content_image)
+    style = st.image_to_tensor(style_image)
+    image = torch.rand_like(content)
+    _, exact = st.StyleTransferLoss(model, content, style)(image)
+    _, mixed = st.StyleTransferLoss(model, content, style, autocast_dtype=torch.bfloat16)(image)
+    assert mixed.content == pytest.approx(exact.content, rel=0.05)
+    assert mixed.style == pytest.approx(exact.style, rel=0.05)
+
+
+def test_style_layer_weight_validation():
+    with pytest.raises(st.ParameterError, match="Valid names"):
+        st.check_style_layer_weights({"conv9_9": 1.0})
+    with pytest.raises(st.ParameterError, match="zero or more"):
+        st.check_style_layer_weights({"conv1_1": -1.0})

@@ -1,0 +1,156 @@
+"""Section 6: the optimisation loop, on tiny images with random weights."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import styletransfer_utils as st
+
+
+def run(model, content, style, **options):
+    options = {"size": 64, "steps": 6, "model": model, "device": "cpu", **options}
+    return st.stylize(content, style, **options)
+
+
+def test_total_loss_goes_down(model, content_image, style_image):
+    """A few Adam steps on a 64 px pair lower the total loss, and the result has the content's shape."""
+    result = run(model, content_image, style_image, steps=8)
+    assert result.history.total[-1] < 0.8 * result.history.total[0]
+    assert result.image.size == result.best_image.size == (64, 48)
+    assert result.steps_run == 8 and result.stopped is None
+    assert result.best_loss == min(result.history.total)
+    assert result.history.size == [64] * 8
+
+
+def test_lbfgs_also_lowers_the_loss(model, content_image, style_image):
+    result = run(model, content_image, style_image, optimizer="lbfgs", lr=1.0, steps=6)
+    assert result.history.total[-1] < result.history.total[0]
+
+
+def test_style_and_content_of_different_shapes(model, content_image, style_image):
+    """Portrait style, landscape content: works, result takes the content's aspect ratio."""
+    result = run(model, content_image.resize((90, 30)), style_image, size=80, steps=2)
+    assert result.image.size == (80, 27)
+
+
+def test_seed_makes_noise_runs_repeatable(model, content_image, style_image):
+    first = run(model, content_image, style_image, init="noise", seed=3, steps=3)
+    again = run(model, content_image, style_image, init="noise", seed=3, steps=3)
+    other = run(model, content_image, style_image, init="noise", seed=4, steps=3)
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
+    assert not np.array_equal(np.asarray(first.image), np.asarray(other.image))
+
+
+def test_init_from_an_image_file(model, content_image, style_image, tmp_path):
+    start = st.save_image(style_image, tmp_path / "start.png")
+    result = run(model, content_image, style_image, init=str(start), steps=1)
+    assert result.best_step == 0
+
+
+def test_callback_sees_every_step(model, content_image, style_image):
+    """callback(step, image, losses) is called once per step with a [0, 1] image tensor."""
+    seen = []
+    run(model, content_image, style_image, steps=4, callback=lambda s, img, losses: seen.append((s, img.shape, losses)))
+    assert [s for s, _, _ in seen] == [0, 1, 2, 3]
+    assert all(shape == (1, 3, 48, 64) and isinstance(x, st.Losses) for _, shape, x in seen)
+
+
+def test_stop_event_ends_the_run_and_keeps_the_best(model, content_image, style_image):
+    stop = threading.Event()
+
+    def stop_after_three(step, image, losses):
+        if step == 2:
+            stop.set()
+
+    result = run(model, content_image, style_image, steps=50, callback=stop_after_three, stop=stop)
+    assert result.stopped == "stopped" and result.steps_run == 3
+    assert result.best_image.size == (64, 48)
+
+
+def test_ctrl_c_keeps_the_best_image(model, content_image, style_image):
+    def interrupt(step, image, losses):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    result = run(model, content_image, style_image, steps=50, callback=interrupt)
+    assert result.stopped == "interrupted" and result.steps_run == 4
+    assert result.best_loss == min(result.history.total)
+
+
+def test_diverging_loss_stops_with_a_reason(model, content_image, style_image, monkeypatch):
+    """A NaN loss (fp16 overflow, say) stops the run, says why, and keeps the best finite image."""
+    evaluate = st.StyleTransferLoss.__call__
+    calls = []
+
+    def nan_from_third_call(self, image):
+        calls.append(1)
+        total, losses = evaluate(self, image)
+        if len(calls) >= 3:
+            return total * float("nan"), st.Losses(losses.content, float("nan"), losses.tv, float("nan"))
+        return total, losses
+
+    monkeypatch.setattr(st.StyleTransferLoss, "__call__", nan_from_third_call)
+    result = run(model, content_image, style_image, steps=5)
+    assert result.stopped is not None and "nan at step 2" in result.stopped and "lr" in result.stopped
+    assert result.steps_run == 2 and result.best_step == 1
+    assert np.isfinite(result.best_loss)
+
+
+def test_huge_learning_rate_cannot_escape_the_pixel_range(model, content_image, style_image):
+    """Pixels are clamped to [0, 1] after every step, so even lr=1e30 leaves a valid image and best loss."""
+    result = run(model, content_image, style_image, optimizer="lbfgs", lr=1e30, steps=4)
+    assert result.stopped is None and np.isfinite(result.best_loss)
+    assert result.best_loss == min(result.history.total)
+
+
+def test_best_image_is_the_lowest_loss_image(model, content_image, style_image):
+    """Re-evaluating the returned best image gives (about) the best loss recorded."""
+    result = run(model, content_image, style_image, steps=5)
+    content = st.image_to_tensor(content_image)
+    style = st.image_to_tensor(st.resize_longer_side(style_image, 64))
+    _, losses = st.StyleTransferLoss(model, content, style, autocast_dtype=None)(st.image_to_tensor(result.best_image))
+    assert losses.total == pytest.approx(result.best_loss, rel=0.1)
+
+
+def test_precision_fp32_and_auto(model, content_image, style_image):
+    assert run(model, content_image, style_image, precision="fp32", steps=1).precision == "fp32"
+    with pytest.raises(st.ParameterError, match="precision"):
+        run(model, content_image, style_image, precision="fp8", steps=1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("steps", 0, "steps"),
+        ("steps", -3, "steps"),
+        ("size", 0, "size"),
+        ("lr", -0.1, "lr"),
+        ("style_weight", -1.0, "style_weight"),
+        ("content_weight", float("nan"), "content_weight"),
+        ("optimizer", "sgd", "adam"),
+        ("content_layer", "conv9_1", "Valid names"),
+        ("style_layer_weights", {"relu6_1": 1.0}, "Valid names"),
+        ("init", "gaussian", "init"),
+    ],
+)
+def test_bad_parameters_are_refused_clearly(model, content_image, style_image, option, value, message):
+    with pytest.raises(st.ParameterError, match=message):
+        run(model, content_image, style_image, **{option: value})
+
+
+def test_too_small_size_says_what_is_needed(model, content_image, style_image):
+    with pytest.raises(st.ImageError, match="at least 16"):
+        run(model, content_image.resize((200, 10)), style_image, size=64)
+
+
+def test_unavailable_devices_are_refused(model, content_image, style_image):
+    if not torch.cuda.is_available():
+        with pytest.raises(st.DeviceError, match="CUDA"):
+            st.choose_device("cuda")
+    with pytest.raises(st.DeviceError, match="Unknown device"):
+        st.choose_device("gpu7")
+    assert st.choose_device("cpu") == torch.device("cpu")
