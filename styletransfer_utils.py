@@ -1056,7 +1056,11 @@ def _optimize(
 # =============================================================================
 # 7. Notebook helpers
 # =============================================================================
-# Added in notebook order below as the notebooks need them.
+# Figures and controls for the notebooks, in the order the notebooks use them.
+# matplotlib, IPython and ipywidgets are imported inside each function. Figures
+# are made with matplotlib.figure.Figure (not pyplot), so nothing piles up in
+# memory when a cell runs many times; a notebook shows one by leaving it as the
+# cell's last expression or with IPython's display().
 
 
 def notebook_settings(**defaults: Any) -> Any:
@@ -1075,6 +1079,304 @@ def notebook_settings(**defaults: Any) -> Any:
         raw = os.environ.get(f"STYLETRANSFER_{name.upper()}")
         values[name] = default if raw is None else type(default)(raw)
     return SimpleNamespace(**values)
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def show_images(
+    images: Sequence[Image.Image | Tensor], titles: Sequence[str] | None = None, height: float = 3.5
+):
+    """Images side by side in one figure, each with its own aspect ratio (notebook 01)."""
+    pictures = [tensor_to_image(im) if isinstance(im, Tensor) else im for im in images]
+    widths = [p.width / p.height for p in pictures]
+    figure = _new_figure(height * sum(widths) + 0.2 * len(pictures), height)
+    axes = figure.subplots(1, len(pictures), width_ratios=widths, squeeze=False)[0]
+    for index, (axis, picture) in enumerate(zip(axes, pictures, strict=True)):
+        axis.imshow(picture)
+        axis.set_axis_off()
+        if titles is not None:
+            axis.set_title(f"{titles[index]}\n{picture.width} x {picture.height}", fontsize=9)
+    return figure
+
+
+def show_feature_maps(features: Tensor, count: int = 16, title: str = ""):
+    """The first ``count`` channels of one layer's activations as a grid of grey images (notebook 02)."""
+    maps = features.detach().float()[0, :count].cpu()
+    columns = min(8, len(maps))
+    rows = math.ceil(len(maps) / columns)
+    figure = _new_figure(1.3 * columns, 1.3 * rows + 0.4)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.set_axis_off()
+        if index < len(maps):
+            axis.imshow(maps[index], cmap="magma")
+            axis.set_title(f"ch {index}", fontsize=7)
+    if title:
+        figure.suptitle(f"{title}: {tuple(features.shape[1:])}", fontsize=10)
+    return figure
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of `vgg19_summary`: what a layer outputs and how far it sees."""
+
+    name: str
+    channels: int
+    height: int
+    width: int
+    receptive_field: int  # side, in input pixels, of the patch one output value depends on
+
+
+def vgg19_summary(height: int = 224, width: int | None = None) -> list[LayerInfo]:
+    """Output size and receptive field of every VGG19 layer for an input of the given size.
+
+    Worked out from the layer table rather than by running the network: 3x3
+    convolutions grow the receptive field by 2 x (current stride), 2x2
+    poolings double the stride. Used by notebook 02's table and diagram.
+    """
+    width = height if width is None else width
+    rows, field, stride = [], 1, 1
+    for name, _, out_channels in VGG19_LAYERS:
+        if name.startswith("conv"):
+            field += 2 * stride
+        elif name.startswith("pool"):
+            field += stride
+            stride *= 2
+            height, width = height // 2, width // 2
+        rows.append(LayerInfo(name, out_channels, height, width, field))
+    return rows
+
+
+def draw_vgg19_diagram(size: int = 224, path: str | os.PathLike | None = None):
+    """A drawing of VGG19's five blocks: one bar per conv layer, height = channels, width = image size.
+
+    Generated from `vgg19_summary`, so it always matches the network; with
+    ``path`` it is also saved (notebook 02 saves it to assets/). Layers the
+    paper uses are highlighted.
+    """
+    from matplotlib.patches import Rectangle
+
+    figure = _new_figure(12, 3.6)
+    axis = figure.add_subplot()
+    used = {CONTENT_LAYER: "tab:orange", **{name: "tab:blue" for name in STYLE_LAYERS}}
+    x = 0.0
+    for info in vgg19_summary(size):
+        if info.name.startswith("relu"):
+            continue
+        if info.name.startswith("pool"):
+            axis.annotate("", xy=(x + 0.8, 0.2), xytext=(x, 0.2), arrowprops={"arrowstyle": "->", "color": "grey"})
+            axis.text(x + 0.4, 0.02, info.name, ha="center", fontsize=7, color="grey")
+            x += 1.2
+            continue
+        bar_height = 0.4 + 2.6 * math.log2(info.channels / 32) / 4
+        colour = used.get(info.name, "lightgrey")
+        axis.add_patch(Rectangle((x, 0.3), 0.55, bar_height, color=colour, ec="black", lw=0.5))
+        axis.text(x + 0.27, 0.35 + bar_height, f"{info.name}\n{info.channels}ch\n{info.height}px",
+                  ha="center", fontsize=6.5)
+        x += 0.8
+    axis.set_xlim(-0.3, x + 0.3)
+    axis.set_ylim(0, 4.2)
+    axis.set_axis_off()
+    axis.set_title(
+        f"VGG19 feature layers at a {size} x {size} input: bar height ~ channels; "
+        "blue = style layers, orange = content layer", fontsize=9,
+    )
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure
+
+
+def show_gram_matrices(grams: Mapping[str, Tensor], channels: int = 64):
+    """Heatmaps of Gram matrices, one per layer (the first ``channels`` channels), notebook 03."""
+    figure = _new_figure(2.6 * len(grams), 2.9)
+    axes = figure.subplots(1, len(grams), squeeze=False)[0]
+    for axis, (name, gram) in zip(axes, grams.items(), strict=True):
+        matrix = gram.detach().float()[0, :channels, :channels].cpu()
+        shown = axis.imshow(matrix, cmap="viridis")
+        axis.set_title(f"{name} ({gram.shape[-1]}x{gram.shape[-1]})", fontsize=9)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        figure.colorbar(shown, ax=axis, shrink=0.7)
+    return figure
+
+
+def plot_losses(history: LossHistory, axis=None, log: bool = True):
+    """Content, style, TV and total loss against the step, on a log scale (notebooks 04-06)."""
+    figure = None
+    if axis is None:
+        figure = _new_figure(5, 3.2)
+        axis = figure.add_subplot()
+    axis.clear()
+    for name in ("total", "content", "style", "tv"):
+        values = getattr(history, name)
+        if any(values):
+            axis.plot(values, label=name, lw=2 if name == "total" else 1)
+    if log and any(history.total):
+        axis.set_yscale("log")
+    axis.set_xlabel("step")
+    axis.set_ylabel("weighted loss")
+    axis.legend(fontsize=8)
+    return figure if figure is not None else axis.figure
+
+
+class LivePreview:
+    """A `stylize` callback that redraws ONE figure in place: the image and the loss curves.
+
+    The figure is shown once through an IPython display handle and then
+    updated every ``every`` steps, so a long run does not fill the notebook
+    with figures. A tqdm progress bar counts the steps. Introduced in notebook 05.
+    """
+
+    def __init__(self, steps: int, every: int = 10, progress: bool = True) -> None:
+        from IPython.display import display
+        from tqdm.auto import tqdm
+
+        self.every = max(1, every)
+        self.history = LossHistory()
+        self.figure = _new_figure(10, 4)
+        self.image_axis, self.loss_axis = self.figure.subplots(1, 2, width_ratios=[1, 1.2])
+        self.image_axis.set_axis_off()
+        self.bar = tqdm(total=steps, unit="step", disable=not progress)
+        self.handle = display(self.figure, display_id=True)
+        self.updates = 0
+
+    def __call__(self, step: int, image: Tensor, losses: Losses) -> None:
+        self.history.append(losses, max(image.shape[-2:]))
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{losses.total:.4g}", refresh=False)
+        if step % self.every == 0 or step == self.bar.total - 1:
+            self.image_axis.clear()
+            self.image_axis.set_axis_off()
+            self.image_axis.imshow(tensor_to_image(image))
+            self.image_axis.set_title(f"step {step}")
+            plot_losses(self.history, self.loss_axis)
+            if self.handle is not None:
+                self.handle.update(self.figure)
+            self.updates += 1
+
+    def close(self) -> None:
+        """Finish the progress bar (call once the run is over)."""
+        self.bar.close()
+
+
+class StylePanel:
+    """Sliders for α, β, TV, each style layer, steps and size, with Run and Stop (notebook 06).
+
+    The run goes on in a background thread, so the Stop button (and the rest
+    of the notebook) stays responsive; the preview image and the loss readout
+    update inside the panel. ``panel.widget`` is what the notebook displays.
+    """
+
+    def __init__(self, content: ImageSource, style: ImageSource, model: nn.Module, *,
+                 size: int = 256, steps: int = 200, preview_every: int = 5) -> None:
+        import threading
+
+        import ipywidgets as widgets
+
+        self.content, self.style, self.model = content, style, model
+        self.preview_every = preview_every
+        self.result: StyleTransferResult | None = None
+        self.error: str | None = None
+        self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        slider = {"continuous_update": False, "style": {"description_width": "9em"},
+                  "layout": widgets.Layout(width="26em")}
+        self.content_weight = widgets.FloatLogSlider(value=1.0, base=10, min=-3, max=3, step=0.25,
+                                                     description="content α", **slider)
+        self.style_weight = widgets.FloatLogSlider(value=1e6, base=10, min=2, max=9, step=0.25,
+                                                   description="style β", **slider)
+        self.tv_weight = widgets.FloatLogSlider(value=1e-3, base=10, min=-3, max=5, step=0.5,
+                                                description="TV weight", **slider)
+        self.layer_weights = {
+            name: widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description=f"w {name}", **slider)
+            for name in STYLE_LAYERS
+        }
+        self.steps = widgets.IntSlider(value=steps, min=1, max=max(1000, steps), step=1, description="steps", **slider)
+        self.size = widgets.IntSlider(value=size, min=32, max=max(768, size), step=16, description="size", **slider)
+        self.run_button = widgets.Button(description="Run", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(max_width="420px"))
+        self.readout = widgets.HTML("Set the sliders, then press Run.")
+        self.run_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        controls = widgets.VBox([
+            self.content_weight, self.style_weight, self.tv_weight, *self.layer_weights.values(),
+            self.steps, self.size, widgets.HBox([self.run_button, self.stop_button]),
+        ])
+        self.widget = widgets.HBox([controls, widgets.VBox([self.preview, self.readout])])
+
+    def settings(self) -> dict[str, Any]:
+        """The `stylize` keyword arguments the sliders describe right now."""
+        return {
+            "content_weight": self.content_weight.value,
+            "style_weight": self.style_weight.value,
+            "tv_weight": self.tv_weight.value,
+            "style_layer_weights": {name: s.value for name, s in self.layer_weights.items()},
+            "steps": self.steps.value,
+            "size": self.size.value,
+        }
+
+    def start(self) -> None:
+        """Start a run in a background thread (what the Run button does)."""
+        import threading
+
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self._stop.clear()
+        self.result, self.error = None, None
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self.readout.value = "Starting ..."
+        self.thread = threading.Thread(target=self._run, args=(self.settings(),), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to end after the current step; it keeps its best image (the Stop button)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> StyleTransferResult | None:
+        """Block until the current run ends (for scripts and tests); returns its result."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return self.result
+
+    def _run(self, settings: dict[str, Any]) -> None:
+        try:
+            self.result = stylize(self.content, self.style, model=self.model, callback=self._show,
+                                  stop=self._stop, **settings)
+            self._show_image(self.result.best_image)
+            ending = f"stopped early ({self.result.stopped})" if self.result.stopped else "done"
+            if self.result.steps_run == 0:
+                self.readout.value = f"<b>{ending}</b> before the first step; nothing changed."
+                return
+            self.readout.value = (
+                f"<b>{ending}</b>: {self.result.steps_run} steps in {self.result.seconds:.1f} s; "
+                f"best total loss {self.result.best_loss:.4g} at step {self.result.best_step} "
+                "(the preview shows the best image)"
+            )
+        except StyleTransferError as error:
+            self.error = str(error)
+            self.readout.value = f"<b>error</b>: {error}"
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
+    def _show(self, step: int, image: Tensor, losses: Losses) -> None:
+        if step % self.preview_every == 0:
+            self._show_image(tensor_to_image(image))
+        self.readout.value = (
+            f"step {step + 1}/{self.steps.value}: total {losses.total:.4g} = content {losses.content:.4g} "
+            f"+ style {losses.style:.4g} + TV {losses.tv:.4g}"
+        )
+
+    def _show_image(self, image: Image.Image) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        self.preview.value = buffer.getvalue()
 
 
 # =============================================================================

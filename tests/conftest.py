@@ -1,47 +1,17 @@
-"""Shared fixtures: tiny images and random checkpoints in torchvision's format.
-
-Real ImageNet weights cannot be downloaded where the tests run, so the tests
-write checkpoints with torchvision's key names and shapes and random values,
-and push them through the real loading code.
-"""
+"""Shared fixtures: tiny images and random checkpoints in torchvision's format."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 import torch
+from checkpoints import torchvision_state_dict, write_checkpoint
 from PIL import Image
 
 import styletransfer_utils as st
 
-
-def torchvision_state_dict(seed: int = 0, *, classifier: bool = False) -> dict[str, torch.Tensor]:
-    """A random VGG19 state dict keyed exactly like torchvision's ``vgg19``."""
-    torch.manual_seed(seed)
-    model = st.build_vgg19()
-    state = {}
-    for index, name in enumerate(st.VGG19_LAYER_NAMES):
-        if name.startswith("conv"):
-            state[f"features.{index}.weight"] = model[index].weight.detach().clone()
-            state[f"features.{index}.bias"] = model[index].bias.detach().clone()
-    if classifier:
-        # Right shapes, almost no bytes: an expanded one-element tensor is saved as one value.
-        for index, shape in ((0, (4096, 25088)), (3, (4096, 4096)), (6, (1000, 4096))):
-            state[f"classifier.{index}.weight"] = torch.zeros(1).expand(*shape)
-            state[f"classifier.{index}.bias"] = torch.zeros(1).expand(shape[0])
-    return state
-
-
-def write_checkpoint(folder: Path, state: dict, stem: str = "vgg19") -> Path:
-    """Save ``state`` as ``{stem}-{first 8 hex of its SHA-256}.pth``, torch.hub's naming."""
-    temporary = folder / f"{stem}.tmp"
-    torch.save(state, temporary)
-    digest = hashlib.sha256(temporary.read_bytes()).hexdigest()[:8]
-    path = folder / f"{stem}-{digest}.pth"
-    temporary.rename(path)
-    return path
+__all__ = ["torchvision_state_dict", "write_checkpoint"]
 
 
 @pytest.fixture(scope="session")
