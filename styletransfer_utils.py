@@ -283,7 +283,10 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
         )
     if path.is_dir():
         raise OutputError(f"{path} is a folder. Give a file name such as {path / 'stylized.png'}.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    except OSError as error:
+        raise OutputError(f"Could not write {path}: {error.strerror or error}. Choose another --output.") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, format=formats[extension])
@@ -668,7 +671,8 @@ def total_variation_loss(image: Tensor) -> Tensor:
     """
     across = image[..., :, 1:] - image[..., :, :-1]
     down = image[..., 1:, :] - image[..., :-1, :]
-    return across.float().pow(2).mean() + down.float().pow(2).mean()
+    # sum / count rather than mean(): a one-pixel-wide image has no neighbours and costs 0, not NaN
+    return sum(d.float().pow(2).sum() / max(1, d.numel()) for d in (across, down))
 
 
 @dataclass(frozen=True)
@@ -881,6 +885,7 @@ def stylize(
     weights: str | os.PathLike | None = "imagenet",
     model: nn.Module | None = None,
     precision: str = "auto",
+    scales: int | None = None,
     callback: Callback | None = None,
     stop: StopFlag | None = None,
 ) -> StyleTransferResult:
@@ -893,7 +898,9 @@ def stylize(
     step, which is why a few hundred steps suffice. ``callback(step, image,
     losses)`` is called after every step (previews, progress bars);
     ``stop.is_set()`` ends the run early. Ctrl-C, ``stop`` and a diverging loss
-    all keep the best image so far. Introduced in notebook 05.
+    all keep the best image so far. ``scales`` is the number of resolutions of
+    the coarse-to-fine schedule (see `scale_schedule`; None picks it from
+    ``size``, 1 optimises at full size only). Introduced in notebook 05.
     """
     _check_positive("content_weight", content_weight, allow_zero=True)
     _check_positive("style_weight", style_weight, allow_zero=True)
@@ -909,49 +916,112 @@ def stylize(
     started = time.perf_counter()
     device = choose_device(device) if model is None or device is not None else next(model.parameters()).device
     autocast_dtype = choose_precision(precision, device)
-    content_image = resize_longer_side(_as_image(content, "content"), size)
-    style_image = resize_longer_side(_as_image(style, "style"), size)
+    content_image = _as_image(content, "content")
+    style_image = _as_image(style, "style")
+    for role, picture in (("content", content_image), ("style", style_image)):
+        if max(picture.size) < size:
+            warnings.warn(
+                f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to {size} px "
+                "on its longer side and will look soft. Use a larger image or a smaller size.", stacklevel=2,
+            )
+    content_image = resize_longer_side(content_image, size)
     needed = min_image_side([content_layer, *layer_weights])
-    if min(content_image.size) < needed:
-        raise ImageError(
-            f"At size {size} the content image is {content_image.size[0]} x {content_image.size[1]} pixels, "
-            f"but the layers used need at least {needed} on each side. Use a larger size."
-        )
+    schedule = scale_schedule(content_image.size, steps, scales, needed)
     if model is None:
         model = load_vgg19(weights, device)
     model = model.to(device=device, memory_format=torch.channels_last)
 
-    content_tensor = _to_device(image_to_tensor(content_image), device)
-    style_tensor = _to_device(image_to_tensor(style_image), device)
+    history = LossHistory()
+    image: Tensor | None = None
+    previous: _Run | None = None
     try:
-        objective = StyleTransferLoss(
-            model, content_tensor, style_tensor,
-            content_weight=content_weight, style_weight=style_weight,
-            style_layer_weights=layer_weights, tv_weight=tv_weight,
-            content_layer=content_layer, autocast_dtype=autocast_dtype,
-        )
-        image = _initial_image(init, content_tensor, seed)
-        if optimizer == "lbfgs":
-            image = image.contiguous()  # L-BFGS flattens its parameter with .view(-1)
-        image.requires_grad_(True)
-        run = _optimize(objective, image, steps=steps, lr=lr, optimizer=optimizer, callback=callback, stop=stop)
-    except torch.OutOfMemoryError:
+        for scale_size, scale_steps in schedule:
+            content_tensor = _to_device(image_to_tensor(resize_longer_side(content_image, scale_size)), device)
+            style_tensor = _to_device(image_to_tensor(resize_longer_side(style_image, scale_size)), device)
+            objective = StyleTransferLoss(
+                model, content_tensor, style_tensor,
+                content_weight=content_weight, style_weight=style_weight,
+                style_layer_weights=layer_weights, tv_weight=tv_weight,
+                content_layer=content_layer, autocast_dtype=autocast_dtype,
+            )
+            if image is None:
+                image = _initial_image(init, content_tensor, seed)
+            else:  # carry the picture up to the next resolution
+                image = _resize_tensor(image.detach(), content_tensor.shape[-2:])
+            if optimizer == "lbfgs":
+                image = image.contiguous()  # L-BFGS flattens its parameter with .view(-1)
+            image.requires_grad_(True)
+            run = _optimize(objective, image, steps=scale_steps, lr=lr, optimizer=optimizer, callback=callback,
+                            stop=stop, first_step=len(history), history=history)
+            if previous is not None and run.best_loss == math.inf:  # stopped before this scale's first step
+                run = _Run(history, previous.best, previous.best_step, previous.best_loss, run.stopped)
+            if run.stopped is not None:
+                break
+            previous = run
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+        if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
+            raise
+        where = "GPU" if device.type != "cpu" else "CPU"
         raise DeviceError(
-            f"Ran out of {device.type.upper()} memory at size {size}. Try a smaller --size, or --device cpu."
+            f"Ran out of {where} memory at size {size}. Try a smaller --size"
+            + (", or --device cpu." if device.type != "cpu" else ".")
         ) from None
+    final_shape = (content_image.height, content_image.width)
     return StyleTransferResult(
-        image=tensor_to_image(image),
-        best_image=tensor_to_image(run.best),
-        history=run.history,
+        image=tensor_to_image(_resize_tensor(image.detach(), final_shape)),
+        best_image=tensor_to_image(_resize_tensor(run.best, final_shape)),
+        history=history,
         best_step=run.best_step,
         best_loss=run.best_loss,
-        steps_run=len(run.history),
+        steps_run=len(history),
         stopped=run.stopped,
         seconds=time.perf_counter() - started,
         weights_source=getattr(model, "weights_source", "weights supplied by the caller"),
         device=str(device),
         precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
     )
+
+
+def scale_schedule(
+    shape: tuple[int, int], steps: int, scales: int | None = None, min_side: int = 16
+) -> list[tuple[int, int]]:
+    """The coarse-to-fine plan: [(longer side, steps), ...] ending at the full size.
+
+    A step at half the size costs about a quarter as much, and the large
+    shapes of the picture settle there just as well; the full size then only
+    refines the detail. Each resolution is half the next. ``scales=None``
+    halves while the coarsest longer side stays at least 160 px (so 384 px runs
+    at 192 then 384; 256 px runs at full size only). The steps are shared out
+    equally, any remainder going to the full size.
+    """
+    width, height = shape
+    size = max(width, height)
+    if scales is None:
+        scales = 1
+        while size / 2**scales >= 160:
+            scales += 1
+    _check_positive("scales", scales, integer=True)
+    sizes = [max(1, round(size / 2**k)) for k in reversed(range(scales))]
+    coarsest_short_side = min(width, height) * sizes[0] / size
+    if coarsest_short_side < min_side:
+        raise ImageError(
+            f"At {sizes[0]} px the content image is only {coarsest_short_side:.0f} px on its shorter side, but the "
+            f"layers used need at least {min_side}. Use a larger size, fewer scales, or a less elongated image."
+        )
+    if steps < scales:
+        sizes = sizes[-steps:]
+    share = steps // len(sizes)
+    counts = [share] * len(sizes)
+    counts[-1] += steps - share * len(sizes)
+    return list(zip(sizes, counts, strict=True))
+
+
+def _resize_tensor(image: Tensor, shape: tuple[int, int] | torch.Size) -> Tensor:
+    """Bicubic resize of an image tensor, kept in [0, 1]; a no-op at the same size."""
+    if tuple(image.shape[-2:]) == tuple(shape):
+        return image
+    resized = F.interpolate(image.float(), size=tuple(shape), mode="bicubic", align_corners=False)
+    return resized.clamp(0, 1).contiguous(memory_format=torch.channels_last)
 
 
 def _as_image(source: ImageSource, role: str) -> Image.Image:

@@ -1,0 +1,274 @@
+"""Bad input, faults and interruptions: a clear message every time, nothing lost.
+
+Each case of the README's troubleshooting table is a test here (the weights
+cases live in test_weights.py, the parameter cases in test_stylize.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
+from PIL import Image
+
+import styletransfer_utils as st
+from conftest import gradient_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- images
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` pixels but holds no pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.jpg", "No file at"),
+        (lambda d: d, "is a folder"),
+        (lambda d: write(d / "empty.jpg", b""), "is empty"),
+        (lambda d: write(d / "notes.jpg", b"these are my holiday notes"), "not an image"),
+        (lambda d: png_header_only(d / "bomb.png", 100_000, 100_000), "decompression bomb|refused"),
+        (lambda d: png_header_only(d / "big.png", 10_000, 6_000), "decompression bomb"),
+    ],
+    ids=["missing", "directory", "empty", "text-as-jpg", "bomb-100000x100000", "too-many-pixels"],
+)
+def test_unusable_images_get_clear_errors(tmp_path, make, message):
+    with pytest.raises(st.ImageError, match=message):
+        st.load_image(make(tmp_path))
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    """The header alone decides: refusing it takes milliseconds and no large allocation."""
+    import tracemalloc
+
+    path = png_header_only(tmp_path / "bomb.png", 100_000, 100_000)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(st.ImageError):
+        st.load_image(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.perf_counter() - start < 1 and peak < 10_000_000
+
+
+@pytest.mark.parametrize("extension", ["jpg", "png"])
+def test_truncated_files(tmp_path, extension):
+    whole = tmp_path / f"whole.{extension}"
+    gradient_image(200, 150).save(whole)
+    cut = tmp_path / f"cut.{extension}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(st.ImageError, match="damaged or truncated"):
+        st.load_image(cut)
+
+
+def test_tiny_image_is_enlarged_with_a_warning(model, tmp_path, style_image):
+    """Choice, documented in the README: small inputs are upscaled to --size, with a warning."""
+    path = tmp_path / "one.png"
+    Image.new("RGB", (1, 1), (200, 40, 40)).save(path)
+    with pytest.warns(UserWarning, match="only 1 x 1 pixels"):
+        result = st.stylize(path, style_image, size=32, steps=1, model=model)
+    assert result.best_image.size == (32, 32)
+
+
+def test_too_elongated_image_says_what_is_needed(model, style_image):
+    with pytest.raises(st.ImageError, match="at least 16"):
+        st.stylize(gradient_image(1000, 20), style_image, size=128, steps=1, model=model)
+
+
+@pytest.mark.parametrize("shape", [(600, 40), (40, 600)])
+def test_very_wide_and_very_tall_images_work(model, style_image, shape):
+    result = st.stylize(gradient_image(*shape), style_image, size=240, steps=1, model=model)
+    assert max(result.best_image.size) == 240 and min(result.best_image.size) == 16
+
+
+# --------------------------------------------------------------------------- properties
+
+
+MODES = ["RGB", "L", "LA", "P", "RGBA", "CMYK", "1", "I;16", "I", "F"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    width=hs.integers(1, 70), height=hs.integers(1, 70), mode=hs.sampled_from(MODES),
+    max_size=hs.none() | hs.integers(1, 80), seed=hs.integers(0, 2**16),
+)
+def test_loader_property(tmp_path, width, height, mode, max_size, seed):
+    """Any size, any mode: an RGB image with the longer side capped, never a foreign exception."""
+    values = np.random.default_rng(seed).integers(0, 255, (height, width, 4), dtype=np.uint8)
+    image = Image.fromarray(values, "RGBA")
+    if mode in ("I;16", "I", "F"):
+        image = image.convert("L").convert(mode)
+    else:
+        image = image.convert(mode)
+    path = tmp_path / f"p_{seed}.{'tif' if mode in ('CMYK', 'I', 'F') else 'png'}"
+    image.save(path)
+    loaded = st.load_image(path, max_size=max_size)
+    assert loaded.mode == "RGB"
+    if max_size is None or max(width, height) <= max_size:
+        assert loaded.size == (width, height)
+    else:
+        assert max(loaded.size) == max_size
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    channels=hs.integers(1, 16), height=hs.integers(1, 12), width=hs.integers(1, 12),
+    scale=hs.floats(1e-3, 1e3), seed=hs.integers(0, 2**16),
+)
+def test_losses_property(channels, height, width, scale, seed):
+    """Losses are finite, non-negative, zero at their target, on any shape and scale."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(1, channels, height, width, generator=generator) * scale
+    other = torch.randn(1, channels, height, width, generator=generator) * scale
+    gram = st.gram_matrix(features)
+    assert gram.shape == (1, channels, channels) and torch.isfinite(gram).all()
+    assert st.content_loss(features, features) == 0 and st.content_loss(features, other) >= 0
+    assert st.style_loss({"conv1_1": features}, {"conv1_1": gram}, {"conv1_1": 1.0}) == 0
+    image = torch.rand(1, 3, height, width, generator=generator)
+    tv = st.total_variation_loss(image)
+    assert torch.isfinite(tv) and tv >= 0
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_out_of_memory_gives_advice(model, content_image, style_image, monkeypatch):
+    def no_memory(self, image):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(st.StyleTransferLoss, "__call__", no_memory)
+    with pytest.raises(st.DeviceError, match="smaller --size"):
+        st.stylize(content_image, style_image, size=32, steps=2, model=model)
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, content_image):
+    with pytest.raises(st.OutputError, match="Could not write|does not exist"):
+        st.save_image(content_image, Path("/proc/stylized.png"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(st.OutputError, match="does not exist"):
+        st.save_image(content_image, blocker / "out.png")
+
+
+SLOW_CLI = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {root!r})
+    import styletransfer_utils as st
+    {patch}
+    sys.exit(st.main(sys.argv[1:]))
+    """
+)
+
+
+def start_cli(args: list[str], patch: str = "") -> subprocess.Popen:
+    code = SLOW_CLI.format(root=str(ROOT), patch=textwrap.dedent(patch))
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_ctrl_c_saves_the_best_image(tmp_path, checkpoint_path, content_image, style_image):
+    """SIGINT in the middle of a run: exit code 130 and the best image so far is written."""
+    content = st.save_image(content_image, tmp_path / "c.png")
+    style = st.save_image(style_image, tmp_path / "s.png")
+    output = tmp_path / "out.png"
+    marker = tmp_path / "running"
+    patch = f"""
+    real = st._optimize
+    def slow(*a, **k):
+        user = k["callback"]
+        def callback(step, image, losses):
+            user(step, image, losses)
+            open({str(marker)!r}, "w").close()
+            time.sleep(0.2)
+        k["callback"] = callback
+        return real(*a, **k)
+    st._optimize = slow
+    """
+    process = start_cli(["--content", str(content), "--style", str(style), "--output", str(output), "--size", "32",
+                         "--steps", "500", "--weights", str(checkpoint_path)], patch)
+    deadline = time.time() + 60
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == st.EXIT_INTERRUPTED, stderr
+    assert "best image so far" in stderr or "interrupted" in stderr
+    assert Image.open(output).size == (32, 24)
+
+
+def test_killed_mid_write_leaves_previous_file(tmp_path, checkpoint_path, content_image, style_image):
+    """SIGKILL while the PNG is being written: the output path still holds the complete previous file."""
+    content = st.save_image(content_image, tmp_path / "c.png")
+    style = st.save_image(style_image, tmp_path / "s.png")
+    output = tmp_path / "out.png"
+    st.save_image(style_image, output)
+    before = output.read_bytes()
+    patch = """
+    from PIL import Image
+    real_save = Image.Image.save
+    def slow_save(self, fp, format=None, **params):
+        fp.write(b"\\x89PNG half")
+        fp.flush()
+        time.sleep(60)
+        return real_save(self, fp, format, **params)
+    Image.Image.save = slow_save
+    """
+    process = start_cli(["--content", str(content), "--style", str(style), "--output", str(output), "--size", "32",
+                         "--steps", "2", "--weights", str(checkpoint_path)], patch)
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".out.png.*.partial")) and time.time() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".out.png.*.partial")), "the write never started"
+    process.kill()
+    process.wait(timeout=30)
+    assert output.read_bytes() == before
+    Image.open(output).verify()
+
+
+def test_cli_warns_on_enlarged_input(tmp_path, checkpoint_path, style_image):
+    small = tmp_path / "small.png"
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(small)
+    style = st.save_image(style_image, tmp_path / "s.png")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "styletransfer_utils.py"), "--content", str(small), "--style", str(style),
+         "--output", str(tmp_path / "o.png"), "--size", "32", "--steps", "1", "--weights", str(checkpoint_path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "only 8 x 8 pixels" in result.stderr
+
+
+def test_warnings_module_is_quiet_by_default():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        st.notebook_settings(size=3)
