@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from checkpoints import torchvision_state_dict, write_checkpoint
 from PIL import Image
 
 import styletransfer_utils as st
+from checkpoints import torchvision_state_dict, write_checkpoint
 
 __all__ = ["torchvision_state_dict", "write_checkpoint"]
 

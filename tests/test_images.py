@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import gradient_image
 from PIL import Image
 
 import styletransfer_utils as st
+from conftest import gradient_image
 
 
 def save(image: Image.Image, path, **options):

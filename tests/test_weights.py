@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import torchvision_state_dict, write_checkpoint
 from torch import nn
 
 import styletransfer_utils as st
+from conftest import torchvision_state_dict, write_checkpoint
 
 NOT_VGG19 = "torchvision's vgg19 checkpoint"  # compared case-insensitively
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
