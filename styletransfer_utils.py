@@ -1497,6 +1497,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="network precision")
+    parser.add_argument("--scales", type=int, default=None,
+                        help="resolutions of the coarse-to-fine schedule (default: from --size; 1 = full size only)")
     parser.add_argument(
         "--weights", default="imagenet",
         help="imagenet (torchvision's checkpoint, or $STYLETRANSFER_VGG19_WEIGHTS), random, or a path/URL",
@@ -1549,7 +1551,7 @@ def _run_with_progress(args: argparse.Namespace, model: nn.Module, device: torch
             style_layer_weights=args.style_layer_weights, tv_weight=args.tv_weight,
             content_layer=args.content_layer, steps=args.steps, lr=args.lr,
             optimizer=args.optimizer, init=args.init, size=args.size, seed=args.seed,
-            device=device, model=model, precision=args.precision, callback=progress,
+            device=device, model=model, precision=args.precision, scales=args.scales, callback=progress,
         )
 
 

@@ -36,7 +36,7 @@ def test_help_lists_every_option_and_exit_code():
     assert result.returncode == 0
     for option in ("--content", "--style", "--output", "--size", "--steps", "--content-weight", "--style-weight",
                    "--style-layer-weights", "--tv-weight", "--lr", "--optimizer", "--init", "--seed", "--device",
-                   "--weights", "--precision", "--content-layer"):
+                   "--weights", "--precision", "--content-layer", "--scales"):
         assert option in result.stdout
     assert "130 interrupted" in result.stdout
 

@@ -154,3 +154,38 @@ def test_unavailable_devices_are_refused(model, content_image, style_image):
     with pytest.raises(st.DeviceError, match="Unknown device"):
         st.choose_device("gpu7")
     assert st.choose_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("shape", "steps", "scales", "expected"),
+    [
+        ((384, 256), 300, None, [(192, 150), (384, 150)]),
+        ((256, 256), 300, None, [(256, 300)]),
+        ((640, 480), 301, None, [(160, 100), (320, 100), (640, 101)]),
+        ((512, 512), 10, 1, [(512, 10)]),
+        ((512, 512), 1, 3, [(512, 1)]),
+    ],
+)
+def test_scale_schedule(shape, steps, scales, expected):
+    """Coarse-to-fine: halving sizes ending at full size, steps shared out, all steps used."""
+    assert st.scale_schedule(shape, steps, scales) == expected
+
+
+def test_scale_schedule_refuses_too_small_coarse_scale():
+    with pytest.raises(st.ImageError, match="fewer scales"):
+        st.scale_schedule((512, 40), 10, 3)
+
+
+def test_coarse_to_fine_run(model, content_image, style_image):
+    """Two scales: the history records both sizes; the result has the full size."""
+    result = run(model, content_image, style_image, size=96, steps=6, scales=2)
+    assert result.history.size == [48] * 3 + [96] * 3
+    assert result.best_image.size == (96, 72) and result.best_step >= 3
+
+
+def test_stop_during_coarse_scale_still_gives_full_size(model, content_image, style_image):
+    stop = threading.Event()
+    result = run(model, content_image, style_image, size=96, steps=10, scales=2,
+                 callback=lambda step, image, losses: step == 1 and stop.set(), stop=stop)
+    assert result.stopped == "stopped" and result.steps_run == 2
+    assert result.best_image.size == (96, 72)
