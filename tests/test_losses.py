@@ -154,3 +154,16 @@ def test_style_layer_weight_validation():
         st.check_style_layer_weights({"conv9_9": 1.0})
     with pytest.raises(st.ParameterError, match="zero or more"):
         st.check_style_layer_weights({"conv1_1": -1.0})
+
+
+def test_zero_weights_cost_nothing(model, content_image, style_image, monkeypatch):
+    """A zero-weighted term is not computed: with α = 0 and only conv1_1 the forward pass stops at conv1_1."""
+    content = st.image_to_tensor(content_image)
+    style = st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style, content_weight=0.0,
+                                     style_layer_weights={"conv1_1": 1.0, "conv5_1": 0.0})
+    assert objective.layers == ["conv1_1"]
+    total, losses = objective(torch.rand_like(content))
+    assert losses.content == 0 and losses.style > 0
+    style_only = st.StyleTransferLoss(model, content, style, style_weight=0.0)
+    assert style_only.layers == ["conv4_2"] and style_only(content)[1].total == 0
