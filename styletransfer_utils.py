@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import numbers
 import os
 import pickle
 import socket
@@ -110,9 +111,9 @@ class DeviceError(StyleTransferError, RuntimeError):
 
 def _check_positive(name: str, value: float, *, integer: bool = False, allow_zero: bool = False) -> None:
     """Refuse sizes, steps, weights and rates that make no sense, naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ParameterError(f"{name} must be a number, got {value!r}.")
-    if integer and int(value) != value:
+    if integer and not isinstance(value, numbers.Integral):
         raise ParameterError(f"{name} must be a whole number, got {value!r}.")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         wanted = "zero or more" if allow_zero else "greater than zero"
@@ -172,6 +173,8 @@ def load_image(path: str | os.PathLike, max_size: int | None = None) -> Image.Im
             f"{path} is not an image that Pillow can read. Is it really a JPEG or PNG? "
             "Open it in an image viewer and export it again as PNG or JPEG."
         ) from None
+    except PermissionError:
+        raise ImageError(f"{path} cannot be read (permission denied). Check the file's permissions.") from None
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, StyleTransferError):
             raise
@@ -262,6 +265,12 @@ def imagenet_denormalize(normalized: Tensor) -> Tensor:
     return normalized * std + mean
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
     """Write an image so that ``path`` holds either the complete file or what it held before.
 
@@ -276,7 +285,7 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
     formats = Image.registered_extensions()
     if extension not in formats:
         raise OutputError(f"Cannot tell the image format from {path.name!r}: end the file name with .png or .jpg.")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise OutputError(
             f"The folder {folder} does not exist. Create it first (mkdir -p {folder}) or choose another --output."
@@ -292,6 +301,7 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
             image.save(stream, format=formats[extension])
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it owner-only; give it a normal file's mode
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -433,12 +443,13 @@ def load_vgg19(
         checked). The environment variable ``STYLETRANSFER_VGG19_WEIGHTS`` may
         point at a local copy (a path or URL) for offline classrooms;
       * a path or URL of a checkpoint in torchvision's format;
-      * ``None`` for random weights, which only tests and demonstrations want.
+      * ``"random"`` (or ``None``) for random weights, which only tests and
+        demonstrations want.
     If the real weights cannot be had, a `WeightsError` says how to provide
     them; this function never falls back to random weights by itself.
     """
     model = build_vgg19(pooling)
-    if weights is not None:
+    if weights is not None and weights != "random":
         checkpoint, model.weights_source = _read_checkpoint(weights)
         model.load_state_dict(torchvision_to_vgg19_state_dict(checkpoint))
     model.requires_grad_(False)  # we optimise the image, never the network
@@ -541,9 +552,9 @@ def how_to_get_weights() -> str:
         f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
         "(torchvision's cache: a copy there is used as is);\n"
         f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), "
-        "or pass --weights PATH on the command line.\n"
-        "For a quick test without them, use --weights random (the result will not look like "
-        "style transfer)."
+        "or pass the path: load_vgg19(PATH) in Python, --weights PATH on the command line.\n"
+        "For a quick test without them, use load_vgg19(\"random\") / --weights random (the result "
+        "will not look like style transfer)."
     )
 
 
@@ -656,7 +667,7 @@ def style_loss(
     layer of ``target_grams`` counts equally (w_l = 1), as in the paper.
     """
     weights = dict(layer_weights) if layer_weights is not None else {name: 1.0 for name in target_grams}
-    total = features[next(iter(weights))].new_zeros((), dtype=torch.float32)
+    total = torch.zeros(())  # a 0-d CPU tensor adds to tensors on any device
     for name, weight in weights.items():
         if weight:
             total = total + weight * F.mse_loss(gram_matrix(features[name]), target_grams[name])
@@ -706,6 +717,7 @@ class StyleTransferLoss:
         content_layer: str = CONTENT_LAYER,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:
+        check_loss_weights(content_weight, style_weight, tv_weight)
         self.model = model
         self.content_weight = content_weight
         self.style_weight = style_weight
@@ -821,10 +833,11 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
 
 
 def _bf16_supported(device: torch.device) -> bool:
+    """Native bfloat16 only: where it is emulated (older AVX512 CPUs, pre-Ampere GPUs) it is slower than fp32."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     return False
 
 
@@ -878,6 +891,33 @@ class StopFlag(Protocol):
 Callback = Callable[[int, Tensor, Losses], Any]
 
 
+def check_loss_weights(content_weight: float, style_weight: float, tv_weight: float) -> None:
+    """α, β and the TV weight must be zero or more, and not all zero."""
+    _check_positive("content_weight", content_weight, allow_zero=True)
+    _check_positive("style_weight", style_weight, allow_zero=True)
+    _check_positive("tv_weight", tv_weight, allow_zero=True)
+    if not (content_weight or style_weight or tv_weight):
+        raise ParameterError("content_weight, style_weight and tv_weight are all zero: there is nothing to optimise.")
+
+
+def check_stylize_settings(
+    *, content_weight: float, style_weight: float, tv_weight: float, steps: int, lr: float, size: int,
+    optimizer: str, style_layer_weights: Mapping[str, float] | None, content_layer: str, scales: int | None,
+) -> dict[str, float]:
+    """Every check of `stylize`'s settings, done before any work (the command line runs it
+    before loading the weights); returns the validated per-layer style weights."""
+    check_loss_weights(content_weight, style_weight, tv_weight)
+    _check_positive("steps", steps, integer=True)
+    _check_positive("lr", lr)
+    _check_positive("size", size, integer=True)
+    if scales is not None:
+        _check_positive("scales", scales, integer=True)
+    if optimizer not in ("adam", "lbfgs"):
+        raise ParameterError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}.")
+    check_layers([content_layer])
+    return check_style_layer_weights(style_layer_weights)
+
+
 def stylize(
     content: ImageSource,
     style: ImageSource,
@@ -914,19 +954,11 @@ def stylize(
     the coarse-to-fine schedule (see `scale_schedule`; None picks it from
     ``size``, 1 optimises at full size only). Introduced in notebook 05.
     """
-    _check_positive("content_weight", content_weight, allow_zero=True)
-    _check_positive("style_weight", style_weight, allow_zero=True)
-    _check_positive("tv_weight", tv_weight, allow_zero=True)
-    if not (content_weight or style_weight or tv_weight):
-        raise ParameterError("content_weight, style_weight and tv_weight are all zero: there is nothing to optimise.")
-    _check_positive("steps", steps, integer=True)
-    _check_positive("lr", lr)
-    _check_positive("size", size, integer=True)
-    if optimizer not in ("adam", "lbfgs"):
-        raise ParameterError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}.")
-    layer_weights = check_style_layer_weights(style_layer_weights)
-    check_layers([content_layer])
-
+    layer_weights = check_stylize_settings(
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, steps=steps, lr=lr,
+        size=size, optimizer=optimizer, style_layer_weights=style_layer_weights, content_layer=content_layer,
+        scales=scales,
+    )
     started = time.perf_counter()
     device = choose_device(device) if model is None or device is not None else next(model.parameters()).device
     autocast_dtype = choose_precision(precision, device)
@@ -939,8 +971,10 @@ def stylize(
                 "on its longer side and will look soft. Use a larger image or a smaller size.", stacklevel=2,
             )
     content_image = resize_longer_side(content_image, size)
-    needed = min_image_side([content_layer, *layer_weights])
-    schedule = scale_schedule(content_image.size, steps, scales, needed)
+    used = [content_layer] * bool(content_weight) + [n for n, w in layer_weights.items() if w and style_weight]
+    needed = min_image_side(used or ["conv1_1"])
+    elongated = min(content_image.size, style_image.size, key=lambda shape: min(shape) / max(shape))
+    schedule = scale_schedule((size, _shorter_side(elongated, size)), steps, scales, needed)
     if model is None:
         model = load_vgg19(weights, device)
     model = model.to(device=device, memory_format=torch.channels_last)
@@ -948,6 +982,7 @@ def stylize(
     history = LossHistory()
     image: Tensor | None = None
     previous: _Run | None = None
+    run: _Run | None = None
     try:
         for scale_size, scale_steps in schedule:
             content_tensor = _to_device(image_to_tensor(resize_longer_side(content_image, scale_size)), device)
@@ -972,6 +1007,10 @@ def stylize(
             if run.stopped is not None:
                 break
             previous = run
+    except KeyboardInterrupt:  # between scales (inside one, _optimize handles it): keep what we have
+        if previous is None:
+            raise
+        run = _Run(history, previous.best, previous.best_step, previous.best_loss, "interrupted")
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
         if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
             raise
@@ -982,7 +1021,8 @@ def stylize(
         ) from None
     final_shape = (content_image.height, content_image.width)
     return StyleTransferResult(
-        image=tensor_to_image(_resize_tensor(image.detach(), final_shape)),
+        image=tensor_to_image(_resize_tensor(image.detach(), final_shape) if run.stopped != "interrupted"
+                              else _resize_tensor(run.best, final_shape)),
         best_image=tensor_to_image(_resize_tensor(run.best, final_shape)),
         history=history,
         best_step=run.best_step,
@@ -1002,37 +1042,41 @@ COARSE_STEP_RATIO = 2.0  # each coarser scale runs twice the steps of the next f
 def scale_schedule(
     shape: tuple[int, int], steps: int, scales: int | None = None, min_side: int = 16
 ) -> list[tuple[int, int]]:
-    """The coarse-to-fine plan: [(longer side, steps), ...] ending at the full size.
+    """The coarse-to-fine plan for an image of ``shape``: [(longer side, steps), ...] ending at full size.
 
     A step at half the size costs about a quarter as much, and the large
     shapes of the picture settle there just as well; the full size then only
     refines the detail. Each resolution is half the next. ``scales=None``
     halves while the coarsest longer side stays at least 96 px and the shorter
     side at least ``min_side`` (384 px runs at 96, 192 and 384; 64 px at full
-    size only). Each coarser scale gets twice
-    the steps of the next finer one, so 250 steps at 384 px are 142 + 71 + 37:
-    about half the time is spent at full size.
+    size only). Each coarser scale gets twice the steps of the next finer one,
+    so 250 steps at 384 px are 142 + 71 + 37: about half the time is spent at
+    full size. Every scale gets at least one step.
     """
-    width, height = shape
-    size = max(width, height)
+    size = max(shape)
     if scales is None:
         scales = 1
-        while size / 2**scales >= 96 and min(width, height) / 2**scales >= min_side:
+        while size / 2**scales >= 96 and _shorter_side(shape, round(size / 2**scales)) >= min_side:
             scales += 1
     _check_positive("scales", scales, integer=True)
-    sizes = [max(1, round(size / 2**k)) for k in reversed(range(scales))]
-    coarsest_short_side = min(width, height) * sizes[0] / size
-    if coarsest_short_side < min_side:
+    sizes = [max(1, round(size / 2**k)) for k in reversed(range(min(scales, steps)))]
+    if _shorter_side(shape, sizes[0]) < min_side:
         raise ImageError(
-            f"At {sizes[0]} px the content image is only {coarsest_short_side:.0f} px on its shorter side, but the "
-            f"layers used need at least {min_side}. Use a larger size, fewer scales, or a less elongated image."
+            f"At {sizes[0]} px on its longer side the image is only {_shorter_side(shape, sizes[0])} px on its "
+            f"shorter side, but the layers used need at least {min_side}. Use a larger size, fewer scales, "
+            "or a less elongated image."
         )
-    if steps < scales:
-        sizes = sizes[-steps:]
-    shares = [COARSE_STEP_RATIO ** k for k in reversed(range(len(sizes)))]
+    shares = [COARSE_STEP_RATIO**k for k in reversed(range(len(sizes)))]
     counts = [max(1, int(steps * share / sum(shares))) for share in shares]
-    counts[-1] = steps - sum(counts[:-1])
+    while sum(counts) > steps:
+        counts[counts.index(max(counts))] -= 1
+    counts[-1] += steps - sum(counts)
     return list(zip(sizes, counts, strict=True))
+
+
+def _shorter_side(shape: tuple[int, int], longer_side: int) -> int:
+    """The shorter side of ``shape`` scaled to ``longer_side``, rounded as `resize_longer_side` does."""
+    return max(1, round(min(shape) * longer_side / max(shape)))
 
 
 def _resize_tensor(image: Tensor, shape: tuple[int, int] | torch.Size) -> Tensor:
@@ -1149,7 +1193,9 @@ def _optimize(
 # matplotlib, IPython and ipywidgets are imported inside each function. Figures
 # are made with matplotlib.figure.Figure (not pyplot), so nothing piles up in
 # memory when a cell runs many times; a notebook shows one by leaving it as the
-# cell's last expression or with IPython's display().
+# cell's last expression or with IPython's display(). Such figures render as
+# pictures only once the notebook has run `%matplotlib inline` (every notebook
+# does, in its import cell).
 
 
 def notebook_settings(**defaults: Any) -> Any:
@@ -1369,7 +1415,7 @@ class StylePanel:
         self.content, self.style, self.model = content, style, model
         self.preview_every = preview_every
         self.result: StyleTransferResult | None = None
-        self.error: str | None = None
+        self.error: Exception | None = None
         self.thread: threading.Thread | None = None
         self._stop = threading.Event()
         slider = {"continuous_update": False, "style": {"description_width": "9em"},
@@ -1427,9 +1473,12 @@ class StylePanel:
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> StyleTransferResult | None:
-        """Block until the current run ends (for scripts and tests); returns its result."""
+        """Block until the current run ends (for scripts and tests); returns its result,
+        or raises the error that ended it (the panel's readout shows it too)."""
         if self.thread is not None:
             self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
         return self.result
 
     def _run(self, settings: dict[str, Any]) -> None:
@@ -1446,8 +1495,8 @@ class StylePanel:
                 f"best total loss {self.result.best_loss:.4g} at step {self.result.best_step} "
                 "(the preview shows the best image)"
             )
-        except StyleTransferError as error:
-            self.error = str(error)
+        except Exception as error:  # noqa: BLE001 - a thread's error would vanish; keep it for wait()
+            self.error = error
             self.readout.value = f"<b>error</b>: {error}"
         finally:
             self.run_button.disabled, self.stop_button.disabled = False, True
@@ -1531,20 +1580,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
+        # Everything a user can get wrong is checked before the (possibly long) weights download.
+        check_stylize_settings(
+            content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+            steps=args.steps, lr=args.lr, size=args.size, optimizer=args.optimizer,
+            style_layer_weights=args.style_layer_weights, content_layer=args.content_layer, scales=args.scales,
+        )
         device = choose_device(args.device)
-        weights = None if args.weights == "random" else args.weights
+        choose_precision(args.precision, device)
+        content, style = _as_image(args.content, "content"), _as_image(args.style, "style")
         say(f"Loading VGG19 on {device} ...")
-        model = load_vgg19(weights, device)
+        model = load_vgg19(args.weights, device)
         say(f"Weights: {model.weights_source}")
-        if weights is None:
+        if args.weights in ("random", None):
             say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
-        result = _run_with_progress(args, model, device)
-        output = save_image(result.best_image, args.output)
+        result = _run_with_progress(args, content, style, model, device)
     except StyleTransferError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("Interrupted before the optimisation started; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        output = save_image(result.best_image, args.output)
+    except StyleTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"Interrupted while writing; {args.output} was left as it was.", file=sys.stderr)
         return EXIT_INTERRUPTED
     if result.stopped is None:
         print(f"Wrote {output} ({result.steps_run} steps, {result.seconds:.1f} s, best loss {result.best_loss:.4g})")
@@ -1554,7 +1617,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_INTERRUPTED if result.stopped == "interrupted" else EXIT_DIVERGED
 
 
-def _run_with_progress(args: argparse.Namespace, model: nn.Module, device: torch.device) -> StyleTransferResult:
+def _run_with_progress(
+    args: argparse.Namespace, content: Image.Image, style: Image.Image, model: nn.Module, device: torch.device
+) -> StyleTransferResult:
     """Call `stylize` with a tqdm progress bar as its callback."""
     from tqdm.auto import tqdm
 
@@ -1565,7 +1630,7 @@ def _run_with_progress(args: argparse.Namespace, model: nn.Module, device: torch
             bar.set_postfix(loss=f"{losses.total:.4g}", refresh=False)
 
         return stylize(
-            args.content, args.style,
+            content, style,
             content_weight=args.content_weight, style_weight=args.style_weight,
             style_layer_weights=args.style_layer_weights, tv_weight=args.tv_weight,
             content_layer=args.content_layer, steps=args.steps, lr=args.lr,

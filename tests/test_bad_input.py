@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 import zlib
 from pathlib import Path
 
@@ -220,9 +219,9 @@ def test_ctrl_c_saves_the_best_image(tmp_path, checkpoint_path, content_image, s
         time.sleep(0.05)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == st.EXIT_INTERRUPTED, stderr
-    assert "best image so far" in stderr or "interrupted" in stderr
+    assert "Stopped early: interrupted" in stderr and "Wrote the best image so far" in stdout
     assert Image.open(output).size == (32, 24)
 
 
@@ -268,7 +267,18 @@ def test_cli_warns_on_enlarged_input(tmp_path, checkpoint_path, style_image):
     assert "only 8 x 8 pixels" in result.stderr
 
 
-def test_warnings_module_is_quiet_by_default():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        st.notebook_settings(size=3)
+def test_saved_files_have_a_normal_mode(tmp_path, content_image):
+    """The temporary file is owner-only; the result must be readable like any other file."""
+    path = st.save_image(content_image, tmp_path / "shared.png")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~st._umask()
+
+
+def test_unreadable_image_says_permission(tmp_path, monkeypatch, content_image):
+    path = st.save_image(content_image, tmp_path / "locked.png")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(st.ImageError, match="permission denied"):
+        st.load_image(path)

@@ -98,3 +98,12 @@ def test_main_in_process_with_layer_weights(pair, checkpoint_path, tmp_path, cap
                     "--steps", "2", "--weights", str(checkpoint_path), "--quiet",
                     "--style-layer-weights", "conv1_1=1,conv2_1=0.5", "--optimizer", "lbfgs", "--lr", "1"])
     assert code == 0 and output.exists()
+
+
+def test_options_are_checked_before_any_download(pair, tmp_path):
+    """A bad option fails at once with exit 2, not after (or instead of) fetching 548 MB of weights."""
+    env = {st.WEIGHTS_ENV: "http://127.0.0.1:9/vgg19-dcbb9e9d.pth", "TORCH_HOME": str(tmp_path / "torch")}
+    result = cli("--content", pair[0], "--style", pair[1], "--steps", "0", env=env)
+    assert result.returncode == st.EXIT_USAGE and "steps" in result.stderr and "Loading" not in result.stderr
+    missing = cli("--content", str(tmp_path / "none.jpg"), "--style", pair[1], env=env)
+    assert missing.returncode == st.EXIT_BAD_IMAGE and "Loading" not in missing.stderr

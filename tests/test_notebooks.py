@@ -120,7 +120,8 @@ SAMPLE_INPUTS = {
 def test_inline_definition_matches_the_module(notebook, name, source):
     module_name = name.removesuffix("_by_hand")
     assert module_name in SAMPLE_INPUTS, f"add sample inputs for {module_name} to this test"
-    namespace = {"torch": torch, "F": torch.nn.functional, "math": __import__("math")}
+    # What a teaching cell may use: torch, and module functions taught in an earlier notebook.
+    namespace = {"torch": torch, "F": torch.nn.functional, "math": __import__("math"), "gram_matrix": st.gram_matrix}
     exec(compile(source, f"<{notebook}:{name}>", "exec"), namespace)
     torch.manual_seed(0)
     arguments = SAMPLE_INPUTS[module_name]()

@@ -46,9 +46,12 @@ def test_seed_makes_noise_runs_repeatable(model, content_image, style_image):
 
 
 def test_init_from_an_image_file(model, content_image, style_image, tmp_path):
-    start = st.save_image(style_image, tmp_path / "start.png")
-    result = run(model, content_image, style_image, init=str(start), steps=1)
-    assert result.best_step == 0
+    """init=PATH starts from that picture: after one tiny step the image is close to it, not to the content."""
+    start = st.save_image(style_image.resize((64, 48)), tmp_path / "start.png")
+    result = run(model, content_image, style_image, init=str(start), steps=1, lr=1e-3)
+    image = st.image_to_tensor(result.image)
+    assert (image - st.image_to_tensor(st.load_image(start))).abs().mean() < 0.01
+    assert (image - st.image_to_tensor(content_image)).abs().mean() > 0.1
 
 
 def test_callback_sees_every_step(model, content_image, style_image):
@@ -108,18 +111,25 @@ def test_huge_learning_rate_cannot_escape_the_pixel_range(model, content_image, 
 
 
 def test_best_image_is_the_lowest_loss_image(model, content_image, style_image):
-    """Re-evaluating the returned best image gives (about) the best loss recorded."""
-    result = run(model, content_image, style_image, steps=5)
+    """Re-evaluating the returned best image gives the best loss recorded (fp32, one scale)."""
+    result = run(model, content_image, style_image, steps=5, precision="fp32", lr=0.005)
     content = st.image_to_tensor(content_image)
     style = st.image_to_tensor(st.resize_longer_side(style_image, 64))
-    _, losses = st.StyleTransferLoss(model, content, style, autocast_dtype=None)(st.image_to_tensor(result.best_image))
-    assert losses.total == pytest.approx(result.best_loss, rel=0.1)
+    _, losses = st.StyleTransferLoss(model, content, style)(st.image_to_tensor(result.best_image))
+    assert losses.total == pytest.approx(result.best_loss, rel=0.02)
+    assert result.best_step == result.history.total.index(result.best_loss)
 
 
-def test_precision_fp32_and_auto(model, content_image, style_image):
-    assert run(model, content_image, style_image, precision="fp32", steps=1).precision == "fp32"
+def test_precision_choice():
+    """auto: bf16 only where the CPU has native bf16; fp16 is refused on the CPU; unknown names refused."""
+    cpu = torch.device("cpu")
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert st.choose_precision("auto", cpu) == (torch.bfloat16 if native else None)
+    assert st.choose_precision("fp32", cpu) is None
+    with pytest.raises(st.ParameterError, match="GPUs"):
+        st.choose_precision("fp16", cpu)
     with pytest.raises(st.ParameterError, match="precision"):
-        run(model, content_image, style_image, precision="fp8", steps=1)
+        st.choose_precision("fp8", cpu)
 
 
 @pytest.mark.parametrize(
@@ -195,3 +205,27 @@ def test_stop_during_coarse_scale_still_gives_full_size(model, content_image, st
 def test_all_weights_zero_is_refused(model, content_image, style_image):
     with pytest.raises(st.ParameterError, match="nothing to optimise"):
         run(model, content_image, style_image, content_weight=0, style_weight=0)
+
+
+@pytest.mark.parametrize("longer", [64, 384, 768, 2000])
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5, 7, 10, 250])
+@pytest.mark.parametrize("scales", [None, 1, 2, 3, 4, 6])
+def test_every_scale_gets_steps(longer, steps, scales):
+    """Whatever the size, steps and scales: every scale runs, the steps add up, the last scale is full size."""
+    schedule = st.scale_schedule((longer, longer // 2), steps, scales, min_side=1)
+    assert schedule[-1][0] == longer
+    assert all(count >= 1 for _, count in schedule)
+    assert sum(count for _, count in schedule) == steps
+    assert [size for size, _ in schedule] == sorted({size for size, _ in schedule})
+
+
+def test_elongated_style_image_limits_the_scales(model, content_image, style_image):
+    """A very wide style image must not be shrunk below what conv5_1 needs at the coarse scale."""
+    result = run(model, content_image, style_image.resize((400, 40)), size=192, steps=4)
+    assert result.stopped is None and result.history.size == [192] * 4  # at 96 px it would be 10 px high
+
+
+@pytest.mark.parametrize("value", [10.0, float("inf"), float("nan"), "3"])
+def test_steps_must_be_a_whole_finite_number(model, content_image, style_image, value):
+    with pytest.raises(st.ParameterError, match="steps"):
+        run(model, content_image, style_image, steps=value)
