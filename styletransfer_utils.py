@@ -33,7 +33,6 @@ import socket
 import sys
 import tempfile
 import time
-import urllib.error
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -487,7 +486,7 @@ def _download_checkpoint(url: str, timeout: float = 15.0) -> tuple[Mapping[str, 
             checkpoint = torch.hub.load_state_dict_from_url(
                 url, map_location="cpu", progress=True, check_hash=True, weights_only=True
             )
-    except (OSError, urllib.error.URLError, TimeoutError, ConnectionError) as error:
+    except OSError as error:  # URLError, timeouts, refused connections, failed DNS look-ups
         reason = getattr(error, "reason", error)
         raise WeightsError(f"Could not download {url}: {reason}.\n" + how_to_get_weights()) from None
     except RuntimeError as error:
