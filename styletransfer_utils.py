@@ -250,17 +250,22 @@ def tensor_to_image(tensor: Tensor) -> Image.Image:
     return Image.fromarray(array)
 
 
+def _imagenet_statistics(like: Tensor) -> tuple[Tensor, Tensor]:
+    """ImageNet's per-channel mean and std, shaped (1, 3, 1, 1) on ``like``'s device and dtype."""
+    options = {"device": like.device, "dtype": like.dtype}
+    return (torch.tensor(IMAGENET_MEAN, **options).view(1, 3, 1, 1),
+            torch.tensor(IMAGENET_STD, **options).view(1, 3, 1, 1))
+
+
 def imagenet_normalize(image: Tensor) -> Tensor:
     """Shift and scale [0, 1] pixels the way VGG19 saw its ImageNet training data."""
-    mean = torch.tensor(IMAGENET_MEAN, device=image.device, dtype=image.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=image.device, dtype=image.dtype).view(1, 3, 1, 1)
+    mean, std = _imagenet_statistics(image)
     return (image - mean) / std
 
 
 def imagenet_denormalize(normalized: Tensor) -> Tensor:
     """Undo `imagenet_normalize`, giving [0, 1] pixels back (taught in notebook 01)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=normalized.device, dtype=normalized.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=normalized.device, dtype=normalized.dtype).view(1, 3, 1, 1)
+    mean, std = _imagenet_statistics(normalized)
     return normalized * std + mean
 
 
@@ -1002,14 +1007,14 @@ def stylize(
             run = _optimize(objective, image, steps=scale_steps, lr=lr, optimizer=optimizer, callback=callback,
                             stop=stop, first_step=len(history), history=history)
             if previous is not None and run.best_loss == math.inf:  # stopped before this scale's first step
-                run = _Run(history, previous.best, previous.best_step, previous.best_loss, run.stopped)
+                run = _Run(previous.best, previous.best_step, previous.best_loss, run.stopped)
             if run.stopped is not None:
                 break
             previous = run
     except KeyboardInterrupt:  # between scales (inside one, _optimize handles it): keep what we have
         if previous is None:
             raise
-        run = _Run(history, previous.best, previous.best_step, previous.best_loss, "interrupted")
+        run = _Run(previous.best, previous.best_step, previous.best_loss, "interrupted")
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
         if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
             raise
@@ -1115,7 +1120,6 @@ def _initial_image(init: str | ImageSource, content: Tensor, seed: int | None) -
 
 @dataclass
 class _Run:
-    history: LossHistory
     best: Tensor
     best_step: int
     best_loss: float
@@ -1131,11 +1135,10 @@ def _optimize(
     optimizer: str,
     callback: Callback | None,
     stop: StopFlag | None,
-    first_step: int = 0,
-    history: LossHistory | None = None,
+    first_step: int,
+    history: LossHistory,
 ) -> _Run:
-    """The loop itself: evaluate, keep the best image, step, clamp to [0, 1]."""
-    history = history if history is not None else LossHistory()
+    """The loop itself: evaluate, keep the best image, step, clamp to [0, 1]; appends to ``history``."""
     if optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=lr)
     else:
@@ -1154,7 +1157,6 @@ def _optimize(
             total.backward()
         return total
 
-    step = first_step
     try:
         for step in range(first_step, first_step + steps):
             if stop is not None and stop.is_set():
@@ -1182,7 +1184,7 @@ def _optimize(
                 callback(step, image.detach(), losses)
     except KeyboardInterrupt:
         stopped = "interrupted"
-    return _Run(history, best, best_step, best_loss, stopped)
+    return _Run(best, best_step, best_loss, stopped)
 
 
 # =============================================================================
