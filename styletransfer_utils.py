@@ -1025,8 +1025,7 @@ def stylize(
         ) from None
     final_shape = (content_image.height, content_image.width)
     return StyleTransferResult(
-        image=tensor_to_image(_resize_tensor(image.detach(), final_shape) if run.stopped != "interrupted"
-                              else _resize_tensor(run.best, final_shape)),
+        image=tensor_to_image(_resize_tensor(image.detach(), final_shape)),
         best_image=tensor_to_image(_resize_tensor(run.best, final_shape)),
         history=history,
         best_step=run.best_step,
