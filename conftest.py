@@ -30,7 +30,9 @@ def pytest_configure(config):
     folder = Path(tempfile.mkdtemp(prefix="styletransfer-nb-"))
     config._notebook_weights_folder = folder
     os.environ.update(NOTEBOOK_SETTINGS)
-    os.environ["STYLETRANSFER_VGG19_WEIGHTS"] = str(write_checkpoint(folder, torchvision_state_dict(seed=0)))
+    # the full layout, classifier included (almost no bytes), so notebook 02 can name the classes
+    state = torchvision_state_dict(seed=0, classifier=True)
+    os.environ["STYLETRANSFER_VGG19_WEIGHTS"] = str(write_checkpoint(folder, state))
 
 
 def pytest_unconfigure(config):

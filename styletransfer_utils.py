@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
+from torchvision.models import VGG19_Weights, vgg19
+from torchvision.transforms import InterpolationMode, v2
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 DEFAULT_CONTENT = ASSETS_DIR / "astronaut.jpg"
@@ -226,16 +227,18 @@ def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if new_size == image.size:
         return image.copy()
-    return image.resize(new_size, Image.Resampling.LANCZOS)
+    return v2.functional.resize(image, [new_size[1], new_size[0]], interpolation=InterpolationMode.LANCZOS)
+
+
+_PIL_TO_TENSOR = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
 
 
 def image_to_tensor(image: Image.Image, device: str | torch.device | None = None) -> Tensor:
-    """PIL image -> float tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    """PIL image -> float tensor of shape (1, 3, H, W) with values in [0, 1] (torchvision's v2 transforms)."""
     if not isinstance(image, Image.Image):
         raise ImageError(f"Expected a PIL image, got {type(image).__name__}. Use load_image(path) first.")
-    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
-    return tensor.to(device=device or "cpu", dtype=torch.float32).div_(255.0)
+    tensor = _PIL_TO_TENSOR(image.convert("RGB")).as_subclass(Tensor)  # a plain tensor, not a tv_tensors.Image
+    return tensor.unsqueeze(0).to(device=device or "cpu").contiguous()
 
 
 def tensor_to_image(tensor: Tensor) -> Image.Image:
@@ -250,23 +253,18 @@ def tensor_to_image(tensor: Tensor) -> Image.Image:
     return Image.fromarray(array)
 
 
-def _imagenet_statistics(like: Tensor) -> tuple[Tensor, Tensor]:
-    """ImageNet's per-channel mean and std, shaped (1, 3, 1, 1) on ``like``'s device and dtype."""
-    options = {"device": like.device, "dtype": like.dtype}
-    return (torch.tensor(IMAGENET_MEAN, **options).view(1, 3, 1, 1),
-            torch.tensor(IMAGENET_STD, **options).view(1, 3, 1, 1))
-
-
 def imagenet_normalize(image: Tensor) -> Tensor:
-    """Shift and scale [0, 1] pixels the way VGG19 saw its ImageNet training data."""
-    mean, std = _imagenet_statistics(image)
-    return (image - mean) / std
+    """Shift and scale [0, 1] pixels the way VGG19 saw its ImageNet training data (``v2.Normalize``)."""
+    return v2.functional.normalize(image, list(IMAGENET_MEAN), list(IMAGENET_STD))
 
 
 def imagenet_denormalize(normalized: Tensor) -> Tensor:
-    """Undo `imagenet_normalize`, giving [0, 1] pixels back (taught in notebook 01)."""
-    mean, std = _imagenet_statistics(normalized)
-    return normalized * std + mean
+    """Undo `imagenet_normalize`, giving [0, 1] pixels back (taught in notebook 01).
+
+    Normalising with mean −m/s and std 1/s is exactly the inverse of normalising with m and s.
+    """
+    mean = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]
+    return v2.functional.normalize(normalized, mean, [1 / s for s in IMAGENET_STD])
 
 
 def _umask() -> int:
@@ -296,13 +294,23 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
         )
     if path.is_dir():
         raise OutputError(f"{path} is a folder. Give a file name such as {path / 'stylized.png'}.")
+    return _write_atomically(path, lambda stream: image.save(stream, format=formats[extension]))
+
+
+def _write_atomically(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
+    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it over ``path`` in one step.
+
+    An interrupted or failed write never leaves a half-written file behind:
+    ``path`` holds either the complete new file or what it held before.
+    """
+    path = Path(path)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as error:
-        raise OutputError(f"Could not write {path}: {error.strerror or error}. Choose another --output.") from None
+        raise OutputError(f"Could not write {path}: {error.strerror or error}. Choose another output path.") from None
     try:
         with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format=formats[extension])
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it owner-only; give it a normal file's mode
@@ -311,115 +319,157 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(error, OSError):
-            raise OutputError(f"Could not write {path}: {error.strerror or error}. Choose another --output.") from None
+            raise OutputError(
+                f"Could not write {path}: {error.strerror or error}. Choose another output path."
+            ) from None
         raise
     return path
 
 
 # =============================================================================
-# 3. The network: VGG19 with the paper's layer names  (notebook 02)
+# 3. The network: torchvision's VGG19 with the paper's layer names  (notebook 02)
 # =============================================================================
-# We build VGG19's convolutional part ourselves (torchvision is not needed), in
-# exactly torchvision's layout, so that its published ImageNet checkpoint loads
-# into it. The table below is the one place that maps the paper's names to
-# torchvision's indices: position i in VGG19_LAYER_NAMES is `features.i`.
+# The network is torchvision's `vgg19`, exactly as every PyTorch tutorial
+# builds it; style transfer uses only its convolutional part, `.features`, an
+# nn.Sequential of 37 modules numbered 0 ... 36. The paper names the layers
+# (conv4_2, relu4_2, pool4 ...); VGG19_LAYER_NAMES, read off torchvision's own
+# layout, is the one table that maps those names to torchvision's indices.
+# The weights come from `VGG19_Weights.IMAGENET1K_V1`: its URL, its hash (the
+# first 8 hex digits of the file's SHA-256 are in the file name), the
+# torch.hub cache and its metadata (the 1,000 ImageNet class names).
 
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_WEIGHTS = VGG19_Weights.IMAGENET1K_V1
+VGG19_URL = VGG19_WEIGHTS.url
 WEIGHTS_ENV = "STYLETRANSFER_VGG19_WEIGHTS"
 
-# (number of convolutions, output channels) of each of the five blocks
-VGG19_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
+
+def _vgg19_skeleton(classifier: bool = False) -> nn.Module:
+    """torchvision's VGG19 on the meta device: its layout and shapes, with no memory and no weights.
+
+    Building it there costs nothing; the real tensors are attached later (from
+    a checkpoint, without copying the 548 MB file into memory) or made empty
+    and initialised, for random weights.
+    """
+    with torch.device("meta"):
+        network = vgg19()
+    return network if classifier else network.features
 
 
-def _vgg19_layer_table() -> tuple[tuple[str, int, int], ...]:
-    """(name, in_channels, out_channels) for all 37 layers, in torchvision's order."""
-    table = []
-    channels = 3
-    for block, (convs, width) in enumerate(VGG19_BLOCKS, start=1):
-        for conv in range(1, convs + 1):
-            table.append((f"conv{block}_{conv}", channels, width))
-            table.append((f"relu{block}_{conv}", width, width))
-            channels = width
-        table.append((f"pool{block}", width, width))
-    return tuple(table)
+def _vgg19_layer_names() -> tuple[str, ...]:
+    """The paper's name of each module of ``vgg19().features``, by index: conv1_1, relu1_1, ..., pool5."""
+    names, block, conv = [], 1, 0
+    for layer in _vgg19_skeleton():
+        if isinstance(layer, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(layer, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        else:
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    return tuple(names)
 
 
-VGG19_LAYERS = _vgg19_layer_table()
-VGG19_LAYER_NAMES = tuple(name for name, _, _ in VGG19_LAYERS)
+VGG19_LAYER_NAMES = _vgg19_layer_names()  # position i is torchvision's features[i]
+VGG19_LAYER_INDEX = {name: index for index, name in enumerate(VGG19_LAYER_NAMES)}
 VGG19_CONV_LAYERS = tuple(name for name in VGG19_LAYER_NAMES if name.startswith("conv"))
 
 
-class VGG19Features(nn.Sequential):
-    """VGG19's convolutional stack, its layers named as in the paper.
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """The requested device, or the best available one: CUDA, then Apple MPS, then CPU."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"Unknown device {device!r}. Use 'cpu', 'cuda', 'cuda:0', 'mps' or 'auto'.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was requested, but this PyTorch sees no NVIDIA GPU. Use device='cpu' (or 'auto').")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise DeviceError(f"There is no {chosen}: this machine has {torch.cuda.device_count()} GPU(s).")
+    if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("Apple MPS was requested, but it is not available here. Use device='cpu' (or 'auto').")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"Device {device!r} is not supported. Use 'cpu', 'cuda' or 'mps'.")
+    return chosen
 
-    ``weights_source`` says in words which weights are loaded, so notebooks and
-    the command line can always show it. ``print(model)`` lists conv1_1 ... pool5.
+
+def load_vgg19(
+    weights: str | os.PathLike | None = "imagenet",
+    device: str | torch.device | None = None,
+) -> nn.Sequential:
+    """torchvision's VGG19 feature layers (``vgg19().features``) in eval mode, frozen, on ``device``.
+
+    ``weights`` is
+      * ``"imagenet"``: torchvision's ``VGG19_Weights.IMAGENET1K_V1``,
+        downloaded once through torch.hub into the cache torchvision also uses
+        (its hash is checked). The environment variable
+        ``STYLETRANSFER_VGG19_WEIGHTS`` may point at a local copy (a path or
+        URL) for offline classrooms;
+      * a path or URL of a checkpoint in torchvision's format: the full file
+        or its ``features.*`` part only (see `save_features_checkpoint`);
+      * ``"random"`` (or ``None``) for random weights, which only tests and
+        demonstrations want.
+    The returned module's ``weights_source`` says in words which weights it
+    holds. If the real weights cannot be had, a `WeightsError` says how to
+    provide them; this function never falls back to random weights by itself.
+    torchvision's ReLUs are in-place, which saves memory; `extract_features`
+    takes care that a stored convolution output is not overwritten by them.
     """
+    features = _vgg19_skeleton()
+    if weights is None or weights == "random":
+        features.to_empty(device="cpu")
+        _init_like_torchvision(features)
+        features.weights_source = "random (untrained) weights"
+    else:
+        checkpoint, features.weights_source = _read_checkpoint(weights)
+        features.load_state_dict(_features_state_dict(checkpoint, features), assign=True)
+    features.requires_grad_(False)  # we optimise the image, never the network
+    return features.eval().to(choose_device(device))
 
-    weights_source: str = "random (untrained) weights"
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+def _init_like_torchvision(features: nn.Module) -> None:
+    """The initialisation torchvision's VGG gives its convolutions (seeded by ``torch.manual_seed``).
 
-
-def build_vgg19(pooling: str = "max") -> VGG19Features:
-    """Create VGG19's 37 feature layers with random weights (seeded by ``torch.manual_seed``).
-
-    ReLUs are *not* in-place, so the output of ``conv4_2`` stays the value
-    before its ReLU (torchvision's in-place ReLUs silently overwrite it).
-    ``pooling="avg"`` swaps max-pooling for average pooling, as the paper did.
+    With it, activations keep their scale with depth, so a random network is a
+    fair stand-in for the plumbing in tests.
     """
-    if pooling not in ("max", "avg"):
-        raise ParameterError(f"pooling must be 'max' or 'avg', got {pooling!r}.")
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    for name, in_channels, out_channels in VGG19_LAYERS:
-        if name.startswith("conv"):
-            conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
-            # torchvision's initialisation: activations keep their scale with
-            # depth, so a random network is a fair stand-in in tests.
-            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
-            layers[name] = conv
-        elif name.startswith("relu"):
-            layers[name] = nn.ReLU(inplace=False)
-        elif pooling == "max":
-            layers[name] = nn.MaxPool2d(kernel_size=2, stride=2)
-        else:
-            layers[name] = nn.AvgPool2d(kernel_size=2, stride=2)
-    return VGG19Features(layers)
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
 
 
-def torchvision_to_vgg19_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
-    """Rename torchvision's ``features.{i}.weight`` keys to ``conv1_1.weight`` and so on.
+def _features_state_dict(checkpoint: Mapping[str, Any], features: nn.Module) -> dict[str, Tensor]:
+    """The ``features.*`` part of a torchvision VGG19 checkpoint, keyed as ``features`` expects.
 
-    Accepts the full checkpoint or its ``features.*`` part only; the classifier
-    is dropped because style transfer never uses it. Anything that is not
-    VGG19's convolutional weights is refused with a message saying what it is.
+    Accepts the full checkpoint (its classifier is left on disk: style transfer
+    never uses it) or the features alone. Anything that is not VGG19's
+    convolutional weights is refused with a message saying what it is.
     """
     if not isinstance(checkpoint, Mapping):
         raise WeightsError(
             f"The checkpoint holds a {type(checkpoint).__name__}, not a state dict. "
             "Use torchvision's vgg19 checkpoint (a dict of tensors)."
         )
-    renamed: dict[str, Tensor] = {}
+    wanted = {key: tensor.shape for key, tensor in features.state_dict().items()}
+    state: dict[str, Tensor] = {}
     problems: list[str] = []
-    for index, (name, in_channels, out_channels) in enumerate(VGG19_LAYERS):
-        if not name.startswith("conv"):
-            continue
-        for part, shape in (("weight", (out_channels, in_channels, 3, 3)), ("bias", (out_channels,))):
-            key = f"features.{index}.{part}"
-            tensor = checkpoint.get(key)
-            if not isinstance(tensor, Tensor):
-                problems.append(f"{key} is missing")
-            elif tuple(tensor.shape) != shape:
-                problems.append(f"{key} has shape {tuple(tensor.shape)}, VGG19 needs {shape}")
-            else:
-                renamed[f"{name}.{part}"] = tensor.detach().float()
-    expected = {f"features.{i}." for i, (n, _, _) in enumerate(VGG19_LAYERS) if n.startswith("conv")}
+    for key, shape in wanted.items():
+        tensor = checkpoint.get(f"features.{key}")
+        if not isinstance(tensor, Tensor):
+            problems.append(f"features.{key} is missing")
+        elif tensor.shape != shape:
+            problems.append(f"features.{key} has shape {tuple(tensor.shape)}, VGG19 needs {tuple(shape)}")
+        else:
+            state[key] = tensor.detach().float()
     unexpected = [
-        k for k in checkpoint
-        if not isinstance(k, str) or k.startswith("features.") and k[: k.rfind(".") + 1] not in expected
+        key for key in checkpoint
+        if not isinstance(key, str) or key.startswith("features.") and key.removeprefix("features.") not in wanted
     ]
     if unexpected:
         problems.append(f"unexpected keys such as {unexpected[0]} (batch norm? another VGG?)")
@@ -431,33 +481,7 @@ def torchvision_to_vgg19_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, 
             + (f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else "")
             + f". Its first keys are {keys}. Use vgg19-dcbb9e9d.pth ({VGG19_URL})."
         )
-    return renamed
-
-
-def load_vgg19(
-    weights: str | os.PathLike | None = "imagenet",
-    device: str | torch.device | None = None,
-    pooling: str = "max",
-) -> VGG19Features:
-    """VGG19's feature layers in eval mode, parameters frozen, on ``device``.
-
-    ``weights`` is
-      * ``"imagenet"``: torchvision's published checkpoint, downloaded once
-        through torch.hub into the cache torchvision also uses (its hash is
-        checked). The environment variable ``STYLETRANSFER_VGG19_WEIGHTS`` may
-        point at a local copy (a path or URL) for offline classrooms;
-      * a path or URL of a checkpoint in torchvision's format;
-      * ``"random"`` (or ``None``) for random weights, which only tests and
-        demonstrations want.
-    If the real weights cannot be had, a `WeightsError` says how to provide
-    them; this function never falls back to random weights by itself.
-    """
-    model = build_vgg19(pooling)
-    if weights is not None and weights != "random":
-        checkpoint, model.weights_source = _read_checkpoint(weights)
-        model.load_state_dict(torchvision_to_vgg19_state_dict(checkpoint))
-    model.requires_grad_(False)  # we optimise the image, never the network
-    return model.eval().to(choose_device(device))
+    return state
 
 
 def _read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]:
@@ -466,7 +490,7 @@ def _read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str
     from_env = source == "imagenet" and bool(os.environ.get(WEIGHTS_ENV))
     if source == "imagenet":
         source = os.environ.get(WEIGHTS_ENV) or VGG19_URL
-    label = "ImageNet VGG19 (torchvision)" if source == VGG19_URL else f"checkpoint {source}"
+    label = "ImageNet VGG19 (torchvision's IMAGENET1K_V1)" if source == VGG19_URL else f"checkpoint {source}"
     if from_env:
         label += f" (from ${WEIGHTS_ENV})"
     if "://" in source:
@@ -482,7 +506,11 @@ def _read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str
 
 
 def _download_checkpoint(url: str, timeout: float = 15.0) -> tuple[Mapping[str, Any], str]:
-    """Fetch ``url`` through torch.hub's cache, turning its failures into advice."""
+    """Fetch ``url`` through torch.hub's cache (torchvision's), turning its failures into advice.
+
+    For the published URL this is what ``VGG19_WEIGHTS.get_state_dict`` does,
+    with the hash checked and ``weights_only=True``.
+    """
     file_name = Path(urlparse(url).path).name
     cached = Path(torch.hub.get_dir()) / "checkpoints" / file_name
     where = f"cached at {cached}" if cached.exists() else f"downloaded to {cached}"
@@ -519,10 +547,21 @@ def _socket_timeout(seconds: float):
 
 
 def _torch_load(path: Path, label: str) -> Mapping[str, Any]:
-    """``torch.load`` with ``weights_only=True``: a checkpoint may hold tensors, never code."""
+    """``torch.load`` with ``weights_only=True`` (a checkpoint may hold tensors, never code) and ``mmap=True``.
+
+    Memory-mapping reads only the bytes that are used: the features' 80 MB of
+    a 548 MB file, never its classifier.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as error:
+        if "mmap" not in str(error):  # an old (non-zip) checkpoint cannot be mapped: read it whole
+            raise _checkpoint_error(label, error) from None
+    except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+        raise _checkpoint_error(label, error) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+    except Exception as error:  # noqa: BLE001
         raise _checkpoint_error(label, error) from None
 
 
@@ -552,26 +591,76 @@ def how_to_get_weights() -> str:
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     return (
         "To use the real ImageNet weights, do one of:\n"
-        f"  1. let this machine download them once (548 MB) from {VGG19_URL};\n"
+        f"  1. let this machine download them once ({VGG19_WEIGHTS.meta['_file_size']:.0f} MB) from {VGG19_URL};\n"
         f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
         "(torchvision's cache: a copy there is used as is);\n"
-        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), "
-        "or pass the path: load_vgg19(PATH) in Python, --weights PATH on the command line.\n"
-        "For a quick test without them, use load_vgg19(\"random\") / --weights random (the result "
-        "will not look like style transfer)."
+        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), or pass the "
+        "path as weights=PATH (command line: --weights PATH). A features-only copy (80 MB, made by "
+        "`python styletransfer_utils.py features-only`) works the same.\n"
+        "For a quick test without them, use weights=\"random\" (command line: --weights random); "
+        "the result will not look like style transfer."
     )
+
+
+def save_features_checkpoint(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Write the ``features.*`` part of a VGG19 checkpoint (about 80 MB of the 548 MB file).
+
+    For classrooms that copy the weights onto every machine: style transfer
+    never uses the classifier. The source is checked like any checkpoint, and
+    the destination is written whole or not at all.
+    """
+    checkpoint, _ = _read_checkpoint(source)
+    state = _features_state_dict(checkpoint, _vgg19_skeleton())
+    return _write_atomically(destination, lambda stream: torch.save(
+        {f"features.{key}": tensor.contiguous() for key, tensor in state.items()}, stream))
+
+
+def imagenet_top5(image: Image.Image, weights: str | os.PathLike = "imagenet") -> list[tuple[str, float]]:
+    """The five ImageNet classes VGG19's classifier finds most likely in ``image``, with probabilities.
+
+    A quick check that the weights are real: trained weights name what is in
+    the photo, random ones produce arbitrary classes. It needs the full
+    checkpoint (a features-only file has no classifier) and uses the
+    preprocessing that ships with the weights (resize 256, centre crop 224,
+    normalise), as torchvision documents. Introduced in notebook 02.
+    """
+    if weights is None or weights == "random":
+        network = vgg19()  # torchvision's own random initialisation
+    else:
+        network = _vgg19_skeleton(classifier=True)
+        checkpoint, source = _read_checkpoint(weights)
+        if not any(str(key).startswith("classifier.") for key in checkpoint):
+            raise WeightsError(
+                f"{source} holds only VGG19's feature layers, no classifier, so it cannot name what is in a "
+                "photo. Use the full vgg19-dcbb9e9d.pth for this check."
+            )
+        try:
+            network.load_state_dict(checkpoint, assign=True)
+        except RuntimeError as error:
+            raise WeightsError(f"{source} is not torchvision's full VGG19 checkpoint: {error}") from None
+    with torch.no_grad():
+        batch = VGG19_WEIGHTS.transforms()(_to_rgb(image)).unsqueeze(0)
+        probabilities = network.eval()(batch).softmax(dim=1)[0]
+    top = probabilities.topk(5)
+    categories = VGG19_WEIGHTS.meta["categories"]
+    return [(categories[i], p) for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
 
 
 # =============================================================================
 # 4. Features  (notebook 02)
 # =============================================================================
-# The paper's choices: content at conv4_2, style at conv1_1 ... conv5_1, all
-# style layers equally weighted. "convX_Y" is the convolution's output before
-# its ReLU, "reluX_Y" after it. (The paper's Caffe network was read after the
-# ReLU, which is where notebook 02 compares the two.)
+# "convX_Y" is the convolution's output before its ReLU, "reluX_Y" after it.
+# The paper takes content from its "conv4_2" and style from "conv1_1" ...
+# "conv5_1", equally weighted; its Caffe network's ReLUs worked in place, so
+# those features were read *after* the ReLU: relu4_2 and relu1_1 ... relu5_1
+# in our names. So do Gatys' own PyTorch code, jcjohnson/neural-style and
+# crowsonkb/style-transfer-pytorch, and so do our defaults. On the VGG16
+# stand-in features, reading before the ReLU gave much the same pictures at
+# about 3x the style weight, and kept six more tensors for the backward pass
+# (about 100 MiB at 512 px). Notebook 02 compares the two sides.
 
-CONTENT_LAYER = "conv4_2"
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def check_layers(layers: Iterable[str]) -> list[str]:
@@ -583,7 +672,7 @@ def check_layers(layers: Iterable[str]) -> list[str]:
             f"Unknown layer name(s) {unknown}. Valid names: {', '.join(VGG19_LAYER_NAMES)}."
         )
     if not layers:
-        raise ParameterError("Give at least one layer name, e.g. conv4_2.")
+        raise ParameterError(f"Give at least one layer name, e.g. {CONTENT_LAYER}.")
     return layers
 
 
@@ -617,10 +706,12 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
     remaining = set(wanted)
     found: dict[str, Tensor] = {}
     x = imagenet_normalize(image)
-    for name, layer in model.named_children():
-        x = layer(x)
+    kept = None
+    for name, layer in zip(VGG19_LAYER_NAMES, model, strict=False):
+        # torchvision's ReLUs are in-place: one would overwrite a conv output we just kept
+        x = F.relu(x) if x is kept and isinstance(layer, nn.ReLU) else layer(x)
         if name in remaining:
-            found[name] = x
+            found[name] = kept = x
             remaining.discard(name)
             if not remaining:
                 break
@@ -633,14 +724,19 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 # Normalisations differ between every implementation, which is why their
 # weights cannot be copied between them. Ours, and why:
 #   * gram_matrix divides F Fᵀ by C·H·W, so the style target does not depend on
-#     the image size (content and style images may differ in size), and deep
-#     layers with many channels do not swamp the shallow ones;
-#   * content and style losses are *means* of squared differences, so their
-#     size does not change when the image grows (coarse-to-fine stays balanced).
-# The paper's per-layer style loss, (1 / 4N²M²) Σ(G−A)² with G = F Fᵀ, equals
-# ours times N²/4; its content loss ½ Σ(F−P)² equals ours times N·M/2.
-# With these choices α = 1 and β = 1e6 (the PyTorch tutorial's balance, which
-# uses the same normalisation) is a good start for torchvision's weights.
+#     the image size (content and style images may differ in size);
+#   * content_loss and style_loss are *means* of squared differences, as in
+#     the paper up to constant factors: the paper's per-layer style loss,
+#     (1 / 4N²M²) Σ(G−A)² with G = F Fᵀ, equals ours times N²/4, and its content
+#     loss ½ Σ(F−P)² equals ours times N·M/2;
+#   * the objective (`StyleTransferLoss`) then divides every term by its
+#     target's own energy, mean(P²) or mean(A²): each term becomes a relative
+#     error, ‖F−P‖²/‖P‖² and ‖G−A‖²/‖A‖². That is our departure from the paper.
+#     Multiplying every activation by a constant (another network, another
+#     checkpoint's scale, another layer) changes nothing, so α, β and the layer
+#     weights mean the same for any weights, and equal layer weights give the
+#     layers comparable shares (the paper's raw terms differ by 1000x between
+#     layers). Notebook 04 derives it and shows how β maps to the paper's α/β.
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -700,12 +796,27 @@ class Losses:
     total: float
 
 
+def target_energy(target: Tensor) -> float:
+    """mean(target²): what `StyleTransferLoss` divides each term by, making it a relative error.
+
+    ``content_loss(F, P) / target_energy(P)`` is ‖F−P‖² / ‖P‖², which does not
+    change when F and P are multiplied by the same constant. Introduced in notebook 04.
+    """
+    return target.float().pow(2).mean().item()
+
+
 class StyleTransferLoss:
     """The full objective  α·content + β·style + tv_weight·TV  for one content/style pair.
 
-    The targets (content features, style Gram matrices) are computed once, here,
-    without gradients; calling the object on an image then costs one forward
-    pass up to the deepest layer needed. Introduced in notebook 04.
+    content = content_loss(F, P) / mean(P²)  and
+    style = Σ_l w_l · mse(G_l, A_l) / mean(A_l²): relative errors, so that
+    the weights do not depend on the network's activation scale (see the note
+    at the top of this section). The targets (content features, style Gram
+    matrices) and their energies are computed once, here, without gradients;
+    calling the object on an image then costs one forward pass up to the
+    deepest layer needed. A target with no energy (a layer that is all zeros
+    for this image) cannot be matched relatively: its term is left out, with
+    a warning. Introduced in notebook 04.
     """
 
     def __init__(
@@ -715,7 +826,7 @@ class StyleTransferLoss:
         style: Tensor,
         *,
         content_weight: float = 1.0,
-        style_weight: float = 1e6,
+        style_weight: float = 1.0,
         style_layer_weights: Mapping[str, float] | None = None,
         tv_weight: float = 0.0,
         content_layer: str = CONTENT_LAYER,
@@ -738,9 +849,28 @@ class StyleTransferLoss:
         with torch.no_grad():
             if uses_content:
                 self.content_target = self.features(content, [self.content_layer])[self.content_layer].float()
+                self.content_energy = target_energy(self.content_target)
             if self.active_style:
                 style_features = self.features(style, list(self.active_style))
                 self.style_targets = {name: gram_matrix(f) for name, f in style_features.items()}
+        empty = [self.content_layer] if uses_content and not self.content_energy > 0 else []
+        # each style layer's weight, divided by its target's energy: style_loss then sums relative errors
+        self.style_scales: dict[str, float] = {}
+        for name, target in self.style_targets.items():
+            energy = target_energy(target)
+            if energy > 0:
+                self.style_scales[name] = self.active_style[name] / energy
+            else:
+                empty.append(name)
+        if empty:
+            warnings.warn(
+                f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match there; "
+                "they are left out of the objective.", stacklevel=2,
+            )
+        if self.content_layer in empty:
+            self.content_target = None
+        uses_content = self.content_target is not None
+        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [*self.style_scales]))
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
         """`extract_features`, under autocast when a lower precision was asked for."""
@@ -753,10 +883,11 @@ class StyleTransferLoss:
         zero = image.new_zeros((), dtype=torch.float32)
         content = zero
         if self.content_target is not None:
-            content = self.content_weight * content_loss(features[self.content_layer], self.content_target)
+            relative = content_loss(features[self.content_layer], self.content_target) / self.content_energy
+            content = self.content_weight * relative
         style = zero
-        if self.active_style:
-            style = self.style_weight * style_loss(features, self.style_targets, self.active_style)
+        if self.style_scales:
+            style = self.style_weight * style_loss(features, self.style_targets, self.style_scales)
         tv = self.tv_weight * total_variation_loss(image) if self.tv_weight else zero
         total = content + style + tv
         parts = torch.stack([content.detach(), style.detach(), tv.detach(), total.detach()]).tolist()
@@ -786,30 +917,7 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
 # =============================================================================
 
 
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """The requested device, or the best available one: CUDA, then Apple MPS, then CPU."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise DeviceError(f"Unknown device {device!r}. Use 'cpu', 'cuda', 'cuda:0', 'mps' or 'auto'.") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("CUDA was requested, but this PyTorch sees no NVIDIA GPU. Use --device cpu (or auto).")
-    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
-        raise DeviceError(f"There is no {chosen}: this machine has {torch.cuda.device_count()} GPU(s).")
-    if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DeviceError("Apple MPS was requested, but it is not available here. Use --device cpu (or auto).")
-    if chosen.type not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"Device {device!r} is not supported. Use 'cpu', 'cuda' or 'mps'.")
-    return chosen
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -820,14 +928,17 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
     computes it natively (recent CPUs with AVX512-BF16 or AMX, and GPUs since
     Ampere), and float32 elsewhere.
     """
+    if precision == "fp16":
+        # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range
+        # (6e-5): without loss scaling they would be flushed towards zero. bf16 has fp32's range.
+        raise ParameterError(
+            "fp16 is not supported: its range is too small for this objective's gradients, which would "
+            "underflow. Use precision='bf16' (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or 'fp32'."
+        )
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     if precision == "fp32":
         return None
-    if precision == "fp16":
-        if device.type == "cpu":
-            raise ParameterError("fp16 is for GPUs; on the CPU use bf16 or fp32.")
-        return torch.float16
     supported = _bf16_supported(device)
     if precision == "bf16":
         if not supported:
@@ -870,9 +981,14 @@ class LossHistory:
 class StyleTransferResult:
     """What `stylize` returns.
 
-    ``best_image`` is the image with the lowest total loss seen at the final
-    size; it is what the command line saves. ``stopped`` says why the run ended
-    early ("interrupted", "stopped", or why the loss diverged), or is None.
+    ``best_image`` is the image with the lowest total loss seen at the last
+    scale reached, enlarged to the full size if needed; it is what the command
+    line saves. ``best_size`` is the longer side at which it was computed:
+    smaller than ``size`` when a run stopped during a coarse scale of the
+    coarse-to-fine schedule (the picture is then soft). ``stopped`` says why
+    the run ended early ("interrupted", "stopped", or why the loss diverged),
+    or is None. ``history`` holds every step of every scale (its ``size``
+    list says which), so its curve jumps where the scale changes.
     """
 
     image: Image.Image
@@ -886,6 +1002,8 @@ class StyleTransferResult:
     weights_source: str
     device: str
     precision: str
+    size: int
+    best_size: int
 
 
 class StopFlag(Protocol):
@@ -905,18 +1023,19 @@ def check_loss_weights(content_weight: float, style_weight: float, tv_weight: fl
 
 
 def check_stylize_settings(
-    *, content_weight: float, style_weight: float, tv_weight: float, steps: int, lr: float, size: int,
+    *, content_weight: float, style_weight: float, tv_weight: float, steps: int, lr: float | None, size: int,
     optimizer: str, style_layer_weights: Mapping[str, float] | None, content_layer: str, scales: int | None,
 ) -> dict[str, float]:
     """Every check of `stylize`'s settings, done before any work (the command line runs it
     before loading the weights); returns the validated per-layer style weights."""
     check_loss_weights(content_weight, style_weight, tv_weight)
     _check_positive("steps", steps, integer=True)
-    _check_positive("lr", lr)
+    if lr is not None:  # None: the optimiser's own default (DEFAULT_LR)
+        _check_positive("lr", lr)
     _check_positive("size", size, integer=True)
     if scales is not None:
         _check_positive("scales", scales, integer=True)
-    if optimizer not in ("adam", "lbfgs"):
+    if optimizer not in OPTIMIZERS:
         raise ParameterError(f"optimizer must be 'adam' or 'lbfgs', got {optimizer!r}.")
     check_layers([content_layer])
     return check_style_layer_weights(style_layer_weights)
@@ -927,13 +1046,13 @@ def stylize(
     style: ImageSource,
     *,
     content_weight: float = 1.0,
-    style_weight: float = 1e6,
+    style_weight: float = 1.0,
     style_layer_weights: Mapping[str, float] | None = None,
     tv_weight: float = 0.0,
     content_layer: str = CONTENT_LAYER,
-    steps: int = 250,
-    lr: float = 0.02,
-    optimizer: str = "adam",
+    steps: int = 150,
+    lr: float | None = None,
+    optimizer: str = "lbfgs",
     init: str | ImageSource = "content",
     size: int = 384,
     seed: int | None = 0,
@@ -949,15 +1068,22 @@ def stylize(
 
     ``content`` and ``style`` are paths or PIL images of any sizes; ``size`` is
     the longer side of the result (the style image is scaled to the same
-    longer side). α = ``content_weight``, β = ``style_weight``. ``lr`` is in
-    pixel units: Adam moves each pixel by about ``lr`` (on a 0-1 scale) per
-    step, which is why a few hundred steps suffice. ``callback(step, image,
+    longer side). α = ``content_weight`` and β = ``style_weight`` weigh
+    relative errors (see `StyleTransferLoss`), so β = 1 weighs content and
+    style alike whatever the network. ``optimizer`` is "lbfgs" (the default:
+    on trained features it reached a lower objective than Adam for the same
+    number of steps) or "adam"; ``lr=None`` takes that optimiser's default
+    (`DEFAULT_LR`: a multiple of L-BFGS's own step, or Adam's step in pixel
+    units on a 0-1 scale). Each step evaluates the objective once. ``seed``
+    matters only for ``init="noise"``; a run repeats exactly on the same
+    machine, device and precision. ``callback(step, image,
     losses)`` is called after every step (previews, progress bars);
     ``stop.is_set()`` ends the run early. Ctrl-C, ``stop`` and a diverging loss
     all keep the best image so far. ``scales`` is the number of resolutions of
     the coarse-to-fine schedule (see `scale_schedule`; None picks it from
     ``size``, 1 optimises at full size only). Introduced in notebook 05.
     """
+    lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr
     layer_weights = check_stylize_settings(
         content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, steps=steps, lr=lr,
         size=size, optimizer=optimizer, style_layer_weights=style_layer_weights, content_layer=content_layer,
@@ -987,6 +1113,7 @@ def stylize(
     image: Tensor | None = None
     previous: _Run | None = None
     run: _Run | None = None
+    best_size = previous_size = schedule[0][0]
     try:
         for scale_size, scale_steps in schedule:
             content_tensor = _to_device(image_to_tensor(resize_longer_side(content_image, scale_size)), device)
@@ -1006,15 +1133,16 @@ def stylize(
             image.requires_grad_(True)
             run = _optimize(objective, image, steps=scale_steps, lr=lr, optimizer=optimizer, callback=callback,
                             stop=stop, first_step=len(history), history=history)
+            best_size = scale_size
             if previous is not None and run.best_loss == math.inf:  # stopped before this scale's first step
-                run = _Run(previous.best, previous.best_step, previous.best_loss, run.stopped)
+                run, best_size = _Run(previous.best, previous.best_step, previous.best_loss, run.stopped), previous_size
             if run.stopped is not None:
                 break
-            previous = run
+            previous, previous_size = run, scale_size
     except KeyboardInterrupt:  # between scales (inside one, _optimize handles it): keep what we have
         if previous is None:
             raise
-        run = _Run(previous.best, previous.best_step, previous.best_loss, "interrupted")
+        run, best_size = _Run(previous.best, previous.best_step, previous.best_loss, "interrupted"), previous_size
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
         if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
             raise
@@ -1036,7 +1164,23 @@ def stylize(
         weights_source=getattr(model, "weights_source", "weights supplied by the caller"),
         device=str(device),
         precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
+        size=max(content_image.size),
+        best_size=best_size,
     )
+
+
+OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
+LBFGS_HISTORY = 10  # pairs of (step, gradient change) kept: 100 reached no lower objective and costs 10x the memory
+def stylize_defaults() -> dict[str, Any]:
+    """`stylize`'s keyword defaults, read from its signature: the one place they are written.
+
+    The command line and the slider panel start from these, so they cannot drift apart.
+    """
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(stylize).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 COARSE_STEP_RATIO = 2.0  # each coarser scale runs twice the steps of the next finer one (measured: see README)
@@ -1117,6 +1261,19 @@ def _initial_image(init: str | ImageSource, content: Tensor, seed: int | None) -
     return _to_device(image_to_tensor(start), content.device)
 
 
+def _new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
+    """Adam, or L-BFGS; one ``.step()`` evaluates the objective once with either.
+
+    L-BFGS runs without a line search: with ``max_iter=1`` torch's line search
+    would evaluate every accepted point twice, and on the stand-in features
+    the plain step (scaled by its curvature estimate, times ``lr``) reached a
+    lower objective for the same number of evaluations.
+    """
+    if name == "adam":
+        return torch.optim.Adam([image], lr=lr)
+    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+
+
 @dataclass
 class _Run:
     best: Tensor
@@ -1138,12 +1295,7 @@ def _optimize(
     history: LossHistory,
 ) -> _Run:
     """The loop itself: evaluate, keep the best image, step, clamp to [0, 1]; appends to ``history``."""
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=lr)
-    else:
-        # One L-BFGS .step() is one evaluation here (max_iter=1), so "steps"
-        # means the same for both optimisers.
-        opt = torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=100)
+    opt = _new_optimizer(optimizer, image, lr)
     best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
     longer_side = max(image.shape[-2:])
     last: list[Losses] = []
@@ -1165,6 +1317,10 @@ def _optimize(
             last.clear()
             opt.step(closure)
             losses = last[0]
+            if optimizer == "lbfgs" and torch.equal(image.detach(), snapshot):
+                # L-BFGS found no descent direction (its curvature memory went stale, as it can on
+                # a non-convex objective): start it afresh from the steepest descent.
+                opt = _new_optimizer(optimizer, image, lr)
             if not math.isfinite(losses.total):
                 stopped = (
                     f"the loss became {losses.total} at step {step}: the learning rate ({lr}) is "
@@ -1269,20 +1425,21 @@ class LayerInfo:
 def vgg19_summary(height: int = 224, width: int | None = None) -> list[LayerInfo]:
     """Output size and receptive field of every VGG19 layer for an input of the given size.
 
-    Worked out from the layer table rather than by running the network: 3x3
+    Worked out from torchvision's layout rather than by running the network: 3x3
     convolutions grow the receptive field by 2 x (current stride), 2x2
     poolings double the stride. Used by notebook 02's table and diagram.
     """
     width = height if width is None else width
-    rows, field, stride = [], 1, 1
-    for name, _, out_channels in VGG19_LAYERS:
-        if name.startswith("conv"):
+    rows, field, stride, channels = [], 1, 1, 3
+    for name, layer in zip(VGG19_LAYER_NAMES, _vgg19_skeleton(), strict=True):
+        if isinstance(layer, nn.Conv2d):
             field += 2 * stride
+            channels = layer.out_channels
         elif name.startswith("pool"):
             field += stride
             stride *= 2
             height, width = height // 2, width // 2
-        rows.append(LayerInfo(name, out_channels, height, width, field))
+        rows.append(LayerInfo(name, channels, height, width, field))
     return rows
 
 
@@ -1290,14 +1447,16 @@ def draw_vgg19_diagram(size: int = 224, path: str | os.PathLike | None = None):
     """A drawing of VGG19's five blocks: one bar per conv layer, height = channels, width = image size.
 
     Generated from `vgg19_summary`, so it always matches the network; with
-    ``path`` it is also saved (notebook 02 saves it to assets/). Layers the
-    paper uses are highlighted.
+    ``path`` it is also saved (``assets/vgg19_diagram.png`` was made this way,
+    for the README). The convolutions whose outputs (or ReLU outputs) the
+    default layers read are highlighted.
     """
     from matplotlib.patches import Rectangle
 
     figure = _new_figure(12, 3.6)
     axis = figure.add_subplot()
-    used = {CONTENT_LAYER: "tab:orange", **{name: "tab:blue" for name in STYLE_LAYERS}}
+    used = {CONTENT_LAYER.replace("relu", "conv"): "tab:orange",
+            **{name.replace("relu", "conv"): "tab:blue" for name in STYLE_LAYERS}}
     x = 0.0
     for info in vgg19_summary(size):
         if info.name.startswith("relu"):
@@ -1420,12 +1579,14 @@ class StylePanel:
         self._stop = threading.Event()
         slider = {"continuous_update": False, "style": {"description_width": "9em"},
                   "layout": widgets.Layout(width="26em")}
-        self.content_weight = widgets.FloatLogSlider(value=1.0, base=10, min=-3, max=3, step=0.25,
-                                                     description="content α", **slider)
-        self.style_weight = widgets.FloatLogSlider(value=1e6, base=10, min=2, max=9, step=0.25,
-                                                   description="style β", **slider)
-        self.tv_weight = widgets.FloatLogSlider(value=1e-3, base=10, min=-3, max=5, step=0.5,
-                                                description="TV weight", **slider)
+        default = stylize_defaults()
+        self.content_weight = widgets.FloatLogSlider(value=default["content_weight"], base=10, min=-3, max=3,
+                                                     step=0.25, description="content α", **slider)
+        self.style_weight = widgets.FloatLogSlider(value=default["style_weight"], base=10, min=-3, max=3,
+                                                   step=0.25, description="style β", **slider)
+        # a log slider cannot show 0: its left end (1e-6) is the "no TV" setting, negligible beside α and β
+        self.tv_weight = widgets.FloatLogSlider(value=max(default["tv_weight"], 1e-6), base=10, min=-6, max=2,
+                                                step=0.5, description="TV weight", **slider)
         self.layer_weights = {
             name: widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description=f"w {name}", **slider)
             for name in STYLE_LAYERS
@@ -1449,7 +1610,7 @@ class StylePanel:
         return {
             "content_weight": self.content_weight.value,
             "style_weight": self.style_weight.value,
-            "tv_weight": self.tv_weight.value,
+            "tv_weight": 0.0 if self.tv_weight.value <= 10**self.tv_weight.min else self.tv_weight.value,
             "style_layer_weights": {name: s.value for name, s in self.layer_weights.items()},
             "steps": self.steps.value,
             "size": self.size.value,
@@ -1523,14 +1684,14 @@ class StylePanel:
 
 
 def _parse_layer_weights(text: str) -> dict[str, float]:
-    """'conv1_1=1,conv2_1=0.75' -> {'conv1_1': 1.0, 'conv2_1': 0.75}."""
+    """'relu1_1=1,relu2_1=0.75' -> {'relu1_1': 1.0, 'relu2_1': 0.75}."""
     weights = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = item.partition("=")
         try:
             weights[name.strip()] = float(value) if sep else 1.0
         except ValueError:
-            raise argparse.ArgumentTypeError(f"bad layer weight {item!r}: write it as conv1_1=0.5") from None
+            raise argparse.ArgumentTypeError(f"bad layer weight {item!r}: write it as relu1_1=0.5") from None
     return weights
 
 
@@ -1542,27 +1703,37 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "exit codes: 0 done; 2 bad option; 3 bad input image; 4 VGG19 weights missing or invalid; "
             "5 output cannot be written; 6 device unavailable or out of memory; 7 loss diverged "
-            "(best image saved); 130 interrupted (best image saved)"
+            "(best image saved); 130 interrupted (best image saved). "
+            "`styletransfer_utils.py features-only SOURCE DEST` writes an 80 MB features-only copy of the weights."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--content", default=str(DEFAULT_CONTENT), help="the photo to repaint")
     parser.add_argument("--style", default=str(DEFAULT_STYLE), help="the image whose style to copy")
     parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
-    parser.add_argument("--size", type=int, default=384, help="longer side of the result, in pixels")
-    parser.add_argument("--steps", type=int, default=250, help="optimisation steps, over all scales")
-    parser.add_argument("--content-weight", type=float, default=1.0, help="α, weight of the content loss")
-    parser.add_argument("--style-weight", type=float, default=1e6, help="β, weight of the style loss")
+    default = stylize_defaults()
+    parser.add_argument("--size", type=int, default=default["size"], help="longer side of the result, in pixels")
+    parser.add_argument("--steps", type=int, default=default["steps"], help="optimisation steps, over all scales")
+    parser.add_argument("--content-weight", type=float, default=default["content_weight"],
+                        help="α, weight of the content loss (a relative error)")
+    parser.add_argument("--style-weight", type=float, default=default["style_weight"],
+                        help="β, weight of the style loss (a sum of relative errors)")
     parser.add_argument(
         "--style-layer-weights", type=_parse_layer_weights, default=None, metavar="LAYER=W,...",
         help=f"per-layer style weights (default: {'=1,'.join(STYLE_LAYERS)}=1)",
     )
-    parser.add_argument("--content-layer", default=CONTENT_LAYER, help="layer whose activations define content")
-    parser.add_argument("--tv-weight", type=float, default=0.0, help="weight of the total-variation (smoothness) loss")
-    parser.add_argument("--lr", type=float, default=0.02, help="learning rate, in pixel units (0-1 scale)")
-    parser.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
-    parser.add_argument("--init", default="content", help="start from 'content', 'noise' or an image path")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, for repeatable runs")
+    parser.add_argument("--content-layer", default=default["content_layer"],
+                        help="layer whose activations define content")
+    parser.add_argument("--tv-weight", type=float, default=default["tv_weight"],
+                        help="weight of the total-variation (smoothness) loss")
+    parser.add_argument("--lr", type=float, default=default["lr"],
+                        help=f"step size (default: {DEFAULT_LR['lbfgs']} for L-BFGS, a multiple of its own step; "
+                        f"{DEFAULT_LR['adam']} for Adam, in pixel units on a 0-1 scale)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=default["optimizer"])
+    parser.add_argument("--init", default=default["init"], help="start from 'content', 'noise' or an image path")
+    parser.add_argument("--seed", type=int, default=default["seed"],
+                        help="seed of the noise for --init noise (runs are repeatable on the same machine, "
+                        "device and precision)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="network precision")
     parser.add_argument("--scales", type=int, default=None,
@@ -1577,6 +1748,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (see ``--help``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["features-only"]:
+        return features_only_main(argv[1:])
     args = build_parser().parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
@@ -1613,8 +1787,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote {output} ({result.steps_run} steps, {result.seconds:.1f} s, best loss {result.best_loss:.4g})")
         return EXIT_OK
     print(f"Stopped early: {result.stopped}", file=sys.stderr)
+    if result.best_size < result.size:
+        print(f"The run stopped during a coarse scale: the saved picture was computed at {result.best_size} px "
+              f"and enlarged to {result.size} px, so it looks soft.", file=sys.stderr)
     print(f"Wrote the best image so far (step {result.best_step}) to {output}")
     return EXIT_INTERRUPTED if result.stopped == "interrupted" else EXIT_DIVERGED
+
+
+def features_only_main(argv: Sequence[str]) -> int:
+    """``styletransfer_utils.py features-only SOURCE DESTINATION``: see `save_features_checkpoint`."""
+    parser = argparse.ArgumentParser(
+        prog="styletransfer_utils.py features-only",
+        description="Copy the feature layers (about 80 MB) out of torchvision's 548 MB VGG19 checkpoint. "
+        "Style transfer needs nothing else, so classrooms can copy the small file onto every machine and "
+        f"point ${WEIGHTS_ENV} (or --weights) at it.",
+    )
+    parser.add_argument("source", help="'imagenet' (the cached or downloaded checkpoint), a path or a URL")
+    parser.add_argument("destination", help="where to write the features-only checkpoint (.pth)")
+    args = parser.parse_args(argv)
+    try:
+        written = save_features_checkpoint(args.source, args.destination)
+    except StyleTransferError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(f"Wrote {written} ({written.stat().st_size / 1e6:.0f} MB); use it with --weights {written}")
+    return EXIT_OK
 
 
 def _run_with_progress(

@@ -9,33 +9,24 @@ Prints, in one run, on the same random VGG19 weights and the same images:
    of the seed's loop (below) and (b) `stylize`'s step, in fp32 and in the
    mixed-precision path, each with its achieved GFLOP/s and its ratio to the
    convolution peak and to (a);
-3. end to end at 384 px: the Gatys objective reached by (a) after 2000 steps
-   and by `stylize` within a 60-second budget, both measured by one neutral
-   evaluator, with both wall times;
-4. the peak memory (RSS) of a `stylize` run at 512 px.
+Convergence, end-to-end times and memory are measured on trained features by
+``benchmark_quality.py``: the speed of a step does not depend on the weights'
+values, so this script uses random ones.
 
 Usage:  python benchmarks/benchmark_speed.py [--quick]
 (``make benchmark`` runs the full version; ``--quick`` shrinks every part to
 finish in about a minute.) Never a test: speed is reported, not asserted.
 
 The seed's loop is the Udacity notebook's: the *whole* VGG19 feature stack is
-run every step, Adam with lr 0.003 optimises the ImageNet-normalised image
-(no clamping), content start, 2000 steps. For a fair race both loops optimise
-the same objective: content at conv4_2, style at conv1_1 ... conv5_1 with the
-seed's layer weights (1, 0.75, 0.2, 0.2, 0.2), α = 1, β = 1e6, and this
-project's normalisation (Gram matrices / C·H·W, mean squared errors). The
-evaluator computes that objective independently, in float32, at full size,
-on the final 8-bit image each method would save.
+run every step and Adam optimises the ImageNet-normalised image. Both loops
+evaluate the same objective, `stylize`'s default one.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,8 +39,6 @@ import styletransfer_utils as st  # noqa: E402
 
 CONTENT = ROOT / "assets" / "astronaut.jpg"
 STYLE = ROOT / "assets" / "stained_glass.png"
-SEED_STYLE_WEIGHTS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
-ALPHA, BETA = 1.0, 1e6
 
 
 # --------------------------------------------------------------------------- peaks
@@ -88,11 +77,12 @@ def step_gflop(height: int, width: int, forward_layers: list[str], backward_laye
     to the image through ``backward_layers`` (input gradients only: the weights are frozen)."""
     flops = 0.0
     shapes = {row.name: row for row in st.vgg19_summary(height, width)}
-    for name, in_channels, out_channels in st.VGG19_LAYERS:
-        if name.startswith("conv"):
-            conv = 2 * in_channels * out_channels * 9 * shapes[name].height * shapes[name].width
-            flops += conv * ((name in forward_layers) + (name in backward_layers))
-    for name in SEED_STYLE_WEIGHTS:  # Gram: forward F Fᵀ, backward one more product
+    channels = 3
+    for name in st.VGG19_CONV_LAYERS:
+        conv = 2 * channels * shapes[name].channels * 9 * shapes[name].height * shapes[name].width
+        flops += conv * ((name in forward_layers) + (name in backward_layers))
+        channels = shapes[name].channels
+    for name in st.STYLE_LAYERS:  # Gram: forward F Fᵀ, backward one more product
         flops += 2 * 2 * shapes[name].channels ** 2 * shapes[name].height * shapes[name].width
     return flops / 1e9
 
@@ -104,57 +94,23 @@ def layers_up_to(last: str) -> list[str]:
 # --------------------------------------------------------------------------- the seed's loop
 
 
-def seed_features(model: torch.nn.Module, normalized: torch.Tensor, layers: list[str]) -> dict:
-    """The seed's get_features: every layer of the stack runs, whatever is needed."""
-    found, x = {}, normalized
-    for name, layer in model.named_children():
-        x = layer(x)
-        if name in layers:
-            found[name] = x
-    return found
-
-
 def seed_loop(model, content: torch.Tensor, style: torch.Tensor, steps: int, on_step=None) -> torch.Tensor:
-    """The seed notebook's optimisation, on the shared objective (see the module docstring)."""
-    layers = ["conv4_2", *SEED_STYLE_WEIGHTS]
-    content_n, style_n = st.imagenet_normalize(content), st.imagenet_normalize(style)
-    with torch.no_grad():
-        content_target = seed_features(model, content_n, layers)["conv4_2"]
-        style_grams = {n: st.gram_matrix(f) for n, f in seed_features(model, style_n, layers).items()}
-    target = content_n.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([target], lr=0.003)
+    """The seed notebook's loop: all 37 layers every step, Adam (lr 0.003) on the normalised image."""
+    objective = st.StyleTransferLoss(model, content, style)
+    normalized = st.imagenet_normalize(content).requires_grad_(True)
+    optimizer = torch.optim.Adam([normalized], lr=0.003)
+    last = st.VGG19_LAYER_NAMES[-1]
     for step in range(steps):
-        features = seed_features(model, target, layers)
-        loss = ALPHA * F.mse_loss(features["conv4_2"], content_target)
-        for name, weight in SEED_STYLE_WEIGHTS.items():
-            loss = loss + BETA * weight * F.mse_loss(st.gram_matrix(features[name]), style_grams[name])
+        features = st.extract_features(model, st.imagenet_denormalize(normalized), [*objective.layers, last])
+        loss = (objective.content_weight * st.content_loss(features[st.CONTENT_LAYER], objective.content_target)
+                / objective.content_energy
+                + objective.style_weight * st.style_loss(features, objective.style_targets, objective.style_scales))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if on_step is not None:
             on_step(step)
-    return st.imagenet_denormalize(target.detach()).clamp(0, 1)
-
-
-# --------------------------------------------------------------------------- the neutral evaluator
-
-
-def gatys_objective(model, image, content, style) -> float:
-    """α·content + β·Σ w_l·style_l in float32, written here independently of the module's loop."""
-    def features(x):
-        return seed_features(model, st.imagenet_normalize(x), ["conv4_2", *SEED_STYLE_WEIGHTS])
-
-    with torch.no_grad():
-        mine, theirs_c, theirs_s = features(image), features(content), features(style)
-        total = ALPHA * F.mse_loss(mine["conv4_2"], theirs_c["conv4_2"])
-        for name, weight in SEED_STYLE_WEIGHTS.items():
-            total += BETA * weight * F.mse_loss(st.gram_matrix(mine[name]), st.gram_matrix(theirs_s[name]))
-    return float(total)
-
-
-def as_saved(image: torch.Tensor) -> torch.Tensor:
-    """Round to the 8-bit image that would be written to disk."""
-    return st.image_to_tensor(st.tensor_to_image(image))
+    return st.imagenet_denormalize(normalized.detach()).clamp(0, 1)
 
 
 # --------------------------------------------------------------------------- runs
@@ -183,8 +139,7 @@ def time_stylize_step(model, size: int, steps: int, precision: str) -> float:
     content, style = images(size)
     stamps: list[float] = []
     st.stylize(st.tensor_to_image(content), st.tensor_to_image(style), model=model, size=size, steps=steps,
-               scales=1, precision=precision, content_layer="conv4_2", style_layer_weights=SEED_STYLE_WEIGHTS,
-               callback=lambda step, image, losses: stamps.append(time.perf_counter()))
+               scales=1, precision=precision, callback=lambda step, image, losses: stamps.append(time.perf_counter()))
     return seconds_per_step(stamps)
 
 
@@ -225,44 +180,6 @@ def main() -> None:
             print(f"     (b) stylize step, {precision}  {ours:6.3f} s/step  {ours_gflop / ours:6.1f} GFLOP/s  "
                   f"{100 * ours_gflop / ours / peaks[torch.float32]:5.1f} % (of its own {precision} peak: "
                   f"{100 * ours_gflop / ours / peak:5.1f} %)  x{seed / ours:4.2f} vs (a)")
-
-    size, seed_steps, budget = (128, 200, 10.0) if quick else (384, 2000, 60.0)
-    print(f"\n3. End to end at {size} px: the objective (lower is better) by the neutral evaluator")
-    content, style = images(size)
-    start = time.perf_counter()
-    seed_image = seed_loop(model, content, style, seed_steps)
-    seed_seconds = time.perf_counter() - start
-    stop = threading.Event()
-    timer = threading.Timer(budget, stop.set)
-    timer.start()
-    result = st.stylize(st.tensor_to_image(content), st.tensor_to_image(style), model=model, size=size,
-                        content_layer="conv4_2", style_layer_weights=SEED_STYLE_WEIGHTS, stop=stop)
-    timer.cancel()
-    start_objective = gatys_objective(model, content, content, style)
-    seed_objective = gatys_objective(model, as_saved(seed_image), content, style)
-    ours_objective = gatys_objective(model, as_saved(st.image_to_tensor(result.best_image)), content, style)
-    print(f"   start (the content image):        {start_objective:10.4g}")
-    print(f"   (a) seed loop, {seed_steps} steps:      {seed_objective:10.4g}  in {seed_seconds:7.1f} s")
-    print(f"   (b) stylize defaults ({result.steps_run} steps, {result.precision}): {ours_objective:10.4g}  "
-          f"in {result.seconds:7.1f} s (budget {budget:.0f} s{', stopped by it' if result.stopped else ''})")
-    print(f"   (b) reaches {seed_objective / ours_objective:.2f}x lower objective, "
-          f"{seed_seconds / result.seconds:.1f}x faster")
-
-    rss_size = 128 if quick else 512
-    print(f"\n4. Peak memory (RSS) of a whole stylize run at {rss_size} px, in a fresh process")
-    print(f"   {peak_rss_of_a_run(rss_size):.0f} MiB (random weights; the ImageNet checkpoint adds its "
-          "548 MB while it is being read)")
-
-
-def peak_rss_of_a_run(size: int) -> float:
-    """Run stylize in a child process, so the number is not the benchmark's own peak."""
-    code = (
-        "import sys, torch; sys.path.insert(0, sys.argv[1]); import styletransfer_utils as st; "
-        "torch.manual_seed(0); "
-        f"st.stylize(sys.argv[2], sys.argv[3], weights=None, size={size}, steps=6, scales=1)"
-    )
-    subprocess.run([sys.executable, "-c", code, str(ROOT), str(CONTENT), str(STYLE)], check=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -18,12 +18,8 @@ import styletransfer_utils as st
 def torchvision_state_dict(seed: int = 0, *, classifier: bool = False) -> dict[str, torch.Tensor]:
     """A random VGG19 state dict keyed exactly like torchvision's ``vgg19``."""
     torch.manual_seed(seed)
-    model = st.build_vgg19()
-    state = {}
-    for index, name in enumerate(st.VGG19_LAYER_NAMES):
-        if name.startswith("conv"):
-            state[f"features.{index}.weight"] = model[index].weight.detach().clone()
-            state[f"features.{index}.bias"] = model[index].bias.detach().clone()
+    features = st.load_vgg19("random")
+    state = {f"features.{key}": tensor.clone() for key, tensor in features.state_dict().items()}
     if classifier:
         # Right shapes, almost no bytes: an expanded one-element tensor is saved as one value.
         for index, shape in ((0, (4096, 25088)), (3, (4096, 4096)), (6, (1000, 4096))):

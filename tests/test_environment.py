@@ -39,10 +39,29 @@ def test_conda_pins_match_pip_versions():
         assert pip[name].startswith(version + "."), (name, version, pip[name])
 
 
-def test_no_torchvision():
-    """torchvision cannot be imported with the CPU torch here; the project builds VGG19 itself."""
-    assert "torchvision" not in pip_requirements()
-    assert "torchvision" not in (ROOT / "pyproject.toml").read_text()
+def runtime_requirements() -> list[str]:
+    """The names in requirements.txt's "Run time" section (what the module itself imports)."""
+    text = (ROOT / "requirements.txt").read_text()
+    section = text.split("# Run time", 1)[1].split("\n# ", 1)[0]
+    return [line.split("==")[0].strip().lower() for line in section.splitlines() if "==" in line]
+
+
+def test_pyproject_needs_the_same_runtime_packages_at_versions_the_pins_satisfy():
+    """pip install . and requirements.txt move together: same run-time packages, pins above the floors."""
+    text = (ROOT / "pyproject.toml").read_text()
+    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    floors = dict(re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', block))
+    assert sorted(name.lower() for name in floors) == sorted(runtime_requirements())
+    pins = pip_requirements()
+    for name, floor in floors.items():
+        as_tuple = lambda version: tuple(int(part) for part in version.split("."))  # noqa: E731
+        assert as_tuple(pins[name.lower()]) >= as_tuple(floor), (name, pins[name.lower()], floor)
+
+
+def test_torch_and_torchvision_are_a_matching_pair():
+    """torchvision is built against one torch release: 0.N pairs with torch 2.(N-15)."""
+    pins = pip_requirements()
+    assert int(pins["torchvision"].split(".")[1]) - 15 == int(pins["torch"].split(".")[1])
 
 
 def test_ci_runs_the_readme_test_command():

@@ -19,17 +19,30 @@ def test_extract_features_names_and_shapes(model, content_image):
     assert features["conv4_2"].shape == (1, 512, 6, 8)
 
 
-def test_conv_is_before_relu(model, content_image):
-    """convX_Y is the convolution's output (has negatives); reluX_Y is the same after the ReLU."""
-    features = st.extract_features(model, st.image_to_tensor(content_image), ["conv3_1", "relu3_1"])
-    assert features["conv3_1"].min() < 0
-    assert torch.equal(features["relu3_1"], features["conv3_1"].clamp(min=0))
+@pytest.mark.parametrize("layers", [["conv3_1", "relu3_1"], ["conv4_2", "relu4_2"], ["conv4_2"]])
+def test_conv_is_before_relu(model, content_image, layers):
+    """convX_Y is the convolution's output (has negatives); reluX_Y is the same after the ReLU.
+
+    torchvision's ReLUs are in-place: without care, a kept convX_Y would be overwritten by its ReLU.
+    """
+    image = st.image_to_tensor(content_image)
+    features = st.extract_features(model, image, layers)
+    conv = layers[0]
+    assert features[conv].min() < 0
+    index = st.VGG19_LAYER_INDEX[conv]
+    with torch.no_grad():
+        expected = model[:index](st.imagenet_normalize(image))
+        expected = model[index](expected)
+    torch.testing.assert_close(features[conv], expected)
+    if len(layers) == 2:
+        assert torch.equal(features[layers[1]], features[conv].clamp(min=0))
+        assert not torch.equal(features[layers[1]], features[conv])
 
 
 def test_normalisation_happens_inside(model, content_image):
     """extract_features takes [0, 1] pixels: the first conv sees the ImageNet-normalised image."""
     image = st.image_to_tensor(content_image)
-    expected = model.conv1_1(st.imagenet_normalize(image))
+    expected = model[0](st.imagenet_normalize(image))
     assert torch.allclose(st.extract_features(model, image, ["conv1_1"])["conv1_1"], expected)
 
 
@@ -37,7 +50,8 @@ def test_forward_stops_at_deepest_layer(model, content_image, monkeypatch):
     """Layers after the deepest requested one are never run."""
     ran = []
     hooks = [
-        layer.register_forward_hook(lambda m, i, o, n=name: ran.append(n)) for name, layer in model.named_children()
+        layer.register_forward_hook(lambda m, i, o, n=name: ran.append(n))
+        for name, layer in zip(st.VGG19_LAYER_NAMES, model, strict=True)
     ]
     try:
         st.extract_features(model, st.image_to_tensor(content_image), ["conv2_1"])
@@ -166,4 +180,4 @@ def test_zero_weights_cost_nothing(model, content_image, style_image, monkeypatc
     total, losses = objective(torch.rand_like(content))
     assert losses.content == 0 and losses.style > 0
     style_only = st.StyleTransferLoss(model, content, style, style_weight=0.0)
-    assert style_only.layers == ["conv4_2"] and style_only(content)[1].total == 0
+    assert style_only.layers == [st.CONTENT_LAYER] and style_only(content)[1].total == 0

@@ -37,11 +37,11 @@ CONV_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256)) + ((256, 
     + ((256, 512),) + ((512, 512),) * 7
 
 
-def assert_weights_equal(model: st.VGG19Features, state: dict[str, torch.Tensor]) -> None:
+def assert_weights_equal(model: torch.nn.Sequential, state: dict[str, torch.Tensor]) -> None:
     loaded = model.state_dict()
     for index, name in zip(CONV_INDICES, CONV_NAMES, strict=False):
         for part in ("weight", "bias"):
-            assert torch.equal(loaded[f"{name}.{part}"], state[f"features.{index}.{part}"]), f"{name}.{part}"
+            assert torch.equal(loaded[f"{index}.{part}"], state[f"features.{index}.{part}"]), f"{name}.{part}"
 
 
 def cache_files(hub_dir: Path) -> list[Path]:
@@ -66,43 +66,55 @@ def save(path: Path, obj) -> Path:
 
 
 def test_layer_names_match_torchvision_indices():
-    """Paper names sit at torchvision's indices, so its checkpoint maps onto them."""
+    """Paper names sit at torchvision's indices (the shared reference's table), so its checkpoint maps onto them."""
     names = st.VGG19_LAYER_NAMES
     assert len(names) == 37
     assert tuple(names[i] for i in CONV_INDICES) == CONV_NAMES
     assert tuple(names[i] for i in POOL_INDICES) == ("pool1", "pool2", "pool3", "pool4", "pool5")
     assert st.VGG19_CONV_LAYERS == CONV_NAMES
-    assert names.index("relu1_1") == 1
-    assert names.index("relu4_2") == 22
+    assert st.VGG19_LAYER_INDEX["relu1_1"] == 1
+    assert st.VGG19_LAYER_INDEX["relu4_2"] == 22
     for index in CONV_INDICES:  # each convolution's ReLU follows it
         assert names[index + 1] == "relu" + names[index][4:]
-    table_channels = tuple((cin, cout) for name, cin, cout in st.VGG19_LAYERS if name.startswith("conv"))
-    assert table_channels == CONV_CHANNELS
 
 
-def test_build_vgg19_layout():
-    """The built network has the table's names, 3x3 convs, 2x2 max-pools and separate ReLUs."""
-    model = st.build_vgg19()
-    assert tuple(name for name, _ in model.named_children()) == st.VGG19_LAYER_NAMES
+def test_the_model_is_torchvisions_vgg19_features():
+    """load_vgg19 returns torchvision's own module: its 3x3 convs, 2x2 max-pools and in-place ReLUs."""
+    import torchvision
+
+    model = st.load_vgg19("random")
+    reference = torchvision.models.vgg19().features
+    assert [type(layer) for layer in model] == [type(layer) for layer in reference]
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()
+    }
     convs = [model[i] for i in CONV_INDICES]
-    assert all(isinstance(conv, nn.Conv2d) for conv in convs)
     assert tuple((c.in_channels, c.out_channels) for c in convs) == CONV_CHANNELS
-    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
-    for index in POOL_INDICES:
-        assert isinstance(model[index], nn.MaxPool2d)
-        assert model[index].kernel_size == 2 and model[index].stride == 2
-    relus = [m for m in model if isinstance(m, nn.ReLU)]
-    assert len(relus) == 16
-    assert not any(relu.inplace for relu in relus), "in-place ReLUs overwrite the convX_Y outputs"
+    assert all(isinstance(model[i], nn.MaxPool2d) for i in POOL_INDICES)
+    assert all(layer.inplace for layer in model if isinstance(layer, nn.ReLU))  # torchvision's, untouched
 
 
-def test_build_vgg19_pooling_option():
-    """pooling="avg" swaps every pool for average pooling; anything else is refused."""
-    model = st.build_vgg19(pooling="avg")
-    assert all(isinstance(model[i], nn.AvgPool2d) for i in POOL_INDICES)
-    assert not any(isinstance(m, nn.MaxPool2d) for m in model)
-    with pytest.raises(st.ParameterError, match="pooling"):
-        st.build_vgg19(pooling="mean")
+def test_random_weights_follow_torch_manual_seed():
+    torch.manual_seed(3)
+    first = st.load_vgg19("random").state_dict()
+    torch.manual_seed(3)
+    second = st.load_vgg19("random").state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert first["0.weight"].std() > 0
+
+
+def test_features_equal_torchvisions_forward_pass(checkpoint_path):
+    """At every paper name, extract_features equals torchvision's own forward pass up to that index."""
+    import torchvision
+
+    reference = torchvision.models.vgg19().features.eval()
+    reference.load_state_dict(st.load_vgg19(checkpoint_path).state_dict())
+    image = torch.rand(1, 3, 40, 40)
+    ours = st.extract_features(st.load_vgg19(checkpoint_path), image, st.VGG19_LAYER_NAMES)
+    for name, index in st.VGG19_LAYER_INDEX.items():
+        with torch.no_grad():
+            expected = reference[: index + 1](st.imagenet_normalize(image))
+        torch.testing.assert_close(ours[name], expected, msg=name)
 
 
 # --------------------------------------------------------------------------
@@ -126,6 +138,57 @@ def test_load_full_checkpoint_ignores_classifier(tmp_path):
     model = st.load_vgg19(path, device="cpu")
     assert_weights_equal(model, state)
     assert not any("classifier" in key for key in model.state_dict())
+
+
+def test_classifier_is_never_read_into_memory(tmp_path, monkeypatch):
+    """A path is memory-mapped, and the model holds only the features: the 548 MB classifier stays on disk."""
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or real_load(*a, **k))
+    path = save(tmp_path / "vgg19-full.pth", torchvision_state_dict(seed=3, classifier=True))
+    model = st.load_vgg19(path, device="cpu")
+    assert calls[0].get("mmap") is True
+    assert sum(p.numel() for p in model.parameters()) == 20_024_384  # VGG19's 16 convolutions, no classifier
+
+
+def test_features_only_command_makes_a_small_checkpoint_that_loads(tmp_path):
+    """`features-only` copies the features out of a full checkpoint; the copy loads to the same weights."""
+    state = torchvision_state_dict(seed=4, classifier=True)
+    full = save(tmp_path / "vgg19-full.pth", state)
+    small = tmp_path / "vgg19-features.pth"
+    assert st.main(["features-only", str(full), str(small)]) == 0
+    saved = torch.load(small, weights_only=True)
+    assert sorted(saved) == sorted(key for key in state if key.startswith("features."))
+    assert_weights_equal(st.load_vgg19(small), state)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_features_only_command_refuses_a_wrong_file(tmp_path, capsys):
+    bad = save(tmp_path / "other.pth", {"weight": torch.zeros(3)})
+    destination = tmp_path / "out.pth"
+    assert st.main(["features-only", str(bad), str(destination)]) == st.EXIT_WEIGHTS
+    assert "not torchvision's VGG19" in capsys.readouterr().err
+    assert not destination.exists()
+
+
+def test_imagenet_top5_uses_the_weights_categories(tmp_path):
+    """Five (category, probability) pairs, best first, named by VGG19_Weights' metadata."""
+    from conftest import gradient_image
+
+    path = save(tmp_path / "vgg19-full.pth", torchvision_state_dict(seed=5, classifier=True))
+    top = st.imagenet_top5(gradient_image(80, 60), weights=path)
+    assert len(top) == 5
+    categories = st.VGG19_WEIGHTS.meta["categories"]
+    assert all(name in categories for name, _ in top)
+    probabilities = [p for _, p in top]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
+
+
+def test_imagenet_top5_needs_the_classifier(checkpoint_path):
+    from conftest import gradient_image
+
+    with pytest.raises(st.WeightsError, match="no classifier"):
+        st.imagenet_top5(gradient_image(80, 60), weights=checkpoint_path)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""Do the defaults converge, fast, on *trained* features, whatever their scale? Figures, not tests.
+
+Random weights say nothing about how a stylization looks or converges, so this
+benchmark needs a checkpoint with trained features. torchvision's ImageNet
+VGG19 cannot be downloaded where this project is developed; there, use the
+development stand-in ``../shared/tools/real_features.py`` (real, trained VGG16
+features in VGG19's layout) and label the figures with ``--label``.
+
+Prints, for the defaults of `stylize` (nothing here overrides them):
+
+1. every bundled pair (4 photos x 3 styles) at 384 px: wall time, steps and
+   the objective reached; all results go into one labelled figure;
+2. on two pairs: the objective of the defaults against a long reference run
+   (the defaults' result, then ``--reference-steps`` more L-BFGS evaluations
+   at full size) and against the seed notebook's loop (Adam, lr 0.003 on the
+   ImageNet-normalised image, 2000 full-size steps) on the same objective;
+   and Adam against L-BFGS at the same number of steps;
+3. with ``--rescaled PATH`` (the same features with every activation scaled,
+   e.g. ``real_features.py --scale 224``): the mean pixel difference between
+   the defaults' results on the two;
+4. peak memory (RSS) of a 512 px run from a full 548 MB checkpoint (the
+   features plus a random classifier, as a user's file has), above what
+   ``import torch, torchvision`` alone takes, in fresh processes: fp32, and
+   bf16 where the CPU computes it natively;
+5. the default 384 px run's wall time with the CPU limited to AVX2 (oneDNN and
+   ATen told not to use AVX-512), to estimate a machine without AVX-512.
+
+Usage:
+    python ../shared/tools/real_features.py /tmp/standin.pth
+    python ../shared/tools/real_features.py /tmp/standin-224.pth --scale 224
+    python benchmarks/benchmark_quality.py --weights /tmp/standin.pth --rescaled /tmp/standin-224.pth \\
+        --label "VGG16 stand-in features" [--quick] [--out DIR]
+(``make quality ARGS="..."``.) Every objective is evaluated the same way: the
+full-size objective of `stylize`'s defaults on the 8-bit image that would be
+saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import styletransfer_utils as st  # noqa: E402
+
+ASSETS = ROOT / "assets"
+PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
+STYLES = ("stained_glass.png", "swirls.png", "pointillism.png")
+SIZE = 384
+
+
+def pair_images(photo: str, style: str) -> tuple:
+    return st.load_image(ASSETS / photo), st.load_image(ASSETS / style)
+
+
+def objective_of(model, photo, style, image, size: int = SIZE) -> float:
+    """The defaults' objective at full size, on the 8-bit picture that would be saved."""
+    content = st.image_to_tensor(st.resize_longer_side(photo, size))
+    target_style = st.image_to_tensor(st.resize_longer_side(style, size))
+    loss = st.StyleTransferLoss(model, content, target_style)
+    with torch.no_grad():
+        return loss(st.image_to_tensor(image.resize((content.shape[-1], content.shape[-2]))))[1].total
+
+
+def seed_loop(model, photo, style, steps: int, size: int = SIZE):
+    """The seed notebook's optimiser on this project's objective: Adam, lr 0.003, on the normalised image."""
+    content = st.image_to_tensor(st.resize_longer_side(photo, size))
+    loss = st.StyleTransferLoss(model, content, st.image_to_tensor(st.resize_longer_side(style, size)))
+    normalized = st.imagenet_normalize(content).requires_grad_(True)
+    optimizer = torch.optim.Adam([normalized], lr=0.003)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(st.imagenet_denormalize(normalized))[0].backward()
+        optimizer.step()
+    return st.tensor_to_image(st.imagenet_denormalize(normalized.detach()))
+
+
+def save_figure(results: list[tuple[str, str, object]], label: str, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(3.2 * len(STYLES), 2.6 * len(PHOTOS)), layout="constrained")
+    axes = figure.subplots(len(PHOTOS), len(STYLES), squeeze=False)
+    for (photo, style, image), axis in zip(results, axes.flat, strict=True):
+        axis.imshow(image)
+        axis.set_axis_off()
+        axis.set_title(f"{Path(photo).stem} + {Path(style).stem}", fontsize=8)
+    figure.suptitle(f"stylize() defaults, {SIZE} px. Weights: {label}", fontsize=10)
+    figure.savefig(path, dpi=90)
+
+
+def fresh_process_rss(code: str, env: dict | None = None) -> dict:
+    """Run ``code`` in a new interpreter; it prints one JSON line, which is returned."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **(env or {})})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+MEMORY_RUN = """
+import json, resource, sys
+import torch, torchvision
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+sys.path.insert(0, {root!r})
+import styletransfer_utils as st
+result = st.stylize(st.DEFAULT_CONTENT, st.DEFAULT_STYLE, weights={weights!r}, size={size}, steps={steps},
+                    precision={precision!r})
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"base": base, "peak": peak, "seconds": result.seconds, "steps": result.steps_run}}))
+"""
+
+
+def full_checkpoint(features_path: str, folder: Path) -> Path:
+    """The features plus a random classifier of the real shapes: a file of torchvision's full 548 MB."""
+    state = dict(torch.load(features_path, weights_only=True, mmap=True))
+    generator = torch.Generator().manual_seed(0)
+    for index, shape in ((0, (4096, 25088)), (3, (4096, 4096)), (6, (1000, 4096))):
+        state[f"classifier.{index}.weight"] = torch.randn(*shape, generator=generator) * 0.01
+        state[f"classifier.{index}.bias"] = torch.zeros(shape[0])
+    path = folder / "vgg19-full.pth"
+    torch.save(state, path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=os.environ.get(st.WEIGHTS_ENV),
+                        help="checkpoint with trained features (default: $STYLETRANSFER_VGG19_WEIGHTS)")
+    parser.add_argument("--rescaled", help="the same features with every activation scaled (part 3)")
+    parser.add_argument("--label", default="torchvision's ImageNet VGG19", help="what the weights are, for figures")
+    parser.add_argument("--reference-steps", type=int, default=600)
+    parser.add_argument("--seed-steps", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="fewer pairs and steps (a few minutes)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the figure")
+    args = parser.parse_args()
+    if not args.weights:
+        parser.error("give --weights PATH (trained features: see the docstring)")
+    if args.quick:
+        args.reference_steps, args.seed_steps = min(args.reference_steps, 150), min(args.seed_steps, 300)
+    model = st.load_vgg19(args.weights)
+    defaults = st.stylize_defaults()
+    print(f"weights: {args.label} ({model.weights_source})")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {st._bf16_supported(torch.device('cpu'))}")
+    print(f"defaults: {', '.join(f'{k}={v}' for k, v in defaults.items() if k not in ('model', 'callback', 'stop'))}")
+
+    print(f"\n1. Every bundled pair at the defaults, {SIZE} px")
+    results = []
+    pairs = [(photo, style) for photo in PHOTOS for style in STYLES]
+    for photo, style in pairs[:3] if args.quick else pairs:
+        content_image, style_image = pair_images(photo, style)
+        result = st.stylize(content_image, style_image, model=model)
+        objective = objective_of(model, content_image, style_image, result.best_image)
+        results.append((photo, style, result.best_image))
+        print(f"   {Path(photo).stem:10} + {Path(style).stem:14} {result.seconds:6.1f} s  {result.steps_run} steps  "
+              f"{result.precision}  objective {objective:.4f}", flush=True)
+    if not args.quick:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        save_figure(results, args.label, out / "defaults_all_pairs.png")
+        print(f"   figure: {out / 'defaults_all_pairs.png'}")
+
+    print(f"\n2. Convergence at {SIZE} px (objective, lower is better)")
+    convergence_pairs = (("astronaut.jpg", "stained_glass.png"), ("chelsea.jpg", "swirls.png"))
+    for photo, style in convergence_pairs[: 1 if args.quick else 2]:
+        content_image, style_image = pair_images(photo, style)
+        ours = st.stylize(content_image, style_image, model=model)
+        reference = st.stylize(content_image, style_image, model=model, init=ours.best_image, scales=1,
+                               steps=args.reference_steps)
+        adam = st.stylize(content_image, style_image, model=model, optimizer="adam")
+        start = time.perf_counter()
+        seed = seed_loop(model, content_image, style_image, args.seed_steps)
+        seed_seconds = time.perf_counter() - start
+        value = {name: objective_of(model, content_image, style_image, image) for name, image in
+                 (("ours", ours.best_image), ("reference", reference.best_image), ("adam", adam.best_image),
+                  ("seed", seed))}
+        print(f"   {Path(photo).stem} + {Path(style).stem}:")
+        print(f"     defaults ({ours.steps_run} steps, {ours.seconds:.1f} s)      {value['ours']:.4f}  "
+              f"= {value['ours'] / value['reference']:.3f} x the reference")
+        print(f"     reference (+{args.reference_steps} full-size L-BFGS steps, {reference.seconds:.0f} s more)"
+              f"  {value['reference']:.4f}")
+        print(f"     same schedule with Adam, lr {st.DEFAULT_LR['adam']} ({adam.seconds:.1f} s)  {value['adam']:.4f}")
+        print(f"     seed loop ({args.seed_steps} full-size Adam steps, lr 0.003, {seed_seconds:.0f} s)  "
+              f"{value['seed']:.4f}", flush=True)
+
+    if args.rescaled:
+        print("\n3. The same features, every activation scaled: how much does the picture change?")
+        other = st.load_vgg19(args.rescaled)
+        content_image, style_image = pair_images("rocket.jpg", "pointillism.png")
+        first = st.image_to_tensor(st.stylize(content_image, style_image, model=model).best_image)
+        second = st.image_to_tensor(st.stylize(content_image, style_image, model=other).best_image)
+        print(f"   rocket + pointillism: mean |difference| {(first - second).abs().mean().item():.4f}, "
+              f"max {(first - second).abs().max().item():.4f} (pixel values 0-1)")
+
+    print("\n4. Peak memory of a 512 px run from a full 548 MB checkpoint, above `import torch, torchvision`")
+    with tempfile.TemporaryDirectory() as folder:
+        full = full_checkpoint(args.weights, Path(folder))
+        precisions = ["fp32"] + (["bf16"] if st._bf16_supported(torch.device("cpu")) else [])
+        for precision in precisions:
+            code = MEMORY_RUN.format(root=str(ROOT), weights=str(full), size=512, steps=20 if args.quick else 60,
+                                     precision=precision)
+            figures = fresh_process_rss(code)
+            print(f"   {precision}: {figures['peak'] - figures['base']:.0f} MiB above the "
+                  f"{figures['base']:.0f} MiB of the imports ({figures['steps']} steps, {figures['seconds']:.0f} s)")
+
+    print(f"\n5. The default {SIZE} px run with the CPU limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, "
+          "ATEN_CPU_CAPABILITY=avx2; fp32, as a CPU without native bf16 runs)")
+    code = MEMORY_RUN.format(root=str(ROOT), weights=str(args.weights), size=SIZE, steps=defaults["steps"],
+                             precision="auto")
+    for environment in ({}, {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}):
+        if environment:
+            code = code.replace("precision='auto'", "precision='fp32'")
+        figures = fresh_process_rss(code, environment)
+        print(f"   {'AVX2 only' if environment else 'this CPU  '}: {figures['seconds']:.1f} s "
+              f"({figures['steps']} steps)")
+    print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
