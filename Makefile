@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lab lint benchmark clean
+.PHONY: setup run test lab lint benchmark quality clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ lint: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/benchmark_speed.py $(ARGS)
+
+quality: setup
+	$(BIN)/python benchmarks/benchmark_quality.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info

@@ -169,16 +169,16 @@ def test_unavailable_devices_are_refused(model, content_image, style_image):
 @pytest.mark.parametrize(
     ("shape", "steps", "scales", "expected"),
     [
-        ((384, 256), 250, None, [(96, 142), (192, 71), (384, 37)]),
+        ((384, 256), 80, None, [(96, 11), (192, 22), (384, 47)]),
         ((64, 48), 300, None, [(64, 300)]),
-        ((256, 256), 300, 2, [(128, 200), (256, 100)]),
-        ((640, 480), 301, 3, [(160, 172), (320, 86), (640, 43)]),
+        ((256, 256), 300, 2, [(128, 100), (256, 200)]),
+        ((640, 480), 301, 3, [(160, 43), (320, 86), (640, 172)]),
         ((512, 512), 10, 1, [(512, 10)]),
         ((512, 512), 1, 3, [(512, 1)]),
     ],
 )
 def test_scale_schedule(shape, steps, scales, expected):
-    """Coarse-to-fine: halving sizes ending at full size, twice the steps per coarser scale, all steps used."""
+    """Coarse-to-fine: halving sizes ending at full size, half the steps per coarser scale, all steps used."""
     assert st.scale_schedule(shape, steps, scales) == expected
 
 
@@ -190,8 +190,8 @@ def test_scale_schedule_refuses_too_small_coarse_scale():
 def test_coarse_to_fine_run(model, content_image, style_image):
     """Two scales: the history records both sizes; the result has the full size."""
     result = run(model, content_image, style_image, size=96, steps=6, scales=2)
-    assert result.history.size == [48] * 4 + [96] * 2
-    assert result.best_image.size == (96, 72) and result.best_step >= 4
+    assert result.history.size == [48] * 2 + [96] * 4
+    assert result.best_image.size == (96, 72) and result.best_step >= 2
 
 
 def test_stop_during_coarse_scale_still_gives_full_size(model, content_image, style_image):
