@@ -1198,7 +1198,7 @@ def scale_schedule(
     longer side stays at least 96 px and the shorter side at least
     ``min_side`` (384 px runs at 96, 192 and 384; 64 px at full size only).
     Each coarser scale gets half the steps of the next finer one, so the 80
-    default steps at 384 px are 11 + 23 + 46. On the stand-in features that
+    default steps at 384 px are 11 + 22 + 47. On the stand-in features that
     split reached a lower objective for the same time than equal or
     coarse-heavy splits: a long coarse stage over-fits the coarse picture,
     and the loss then jumps higher at the change of scale. Every scale gets

@@ -190,8 +190,10 @@ SLOW_CLI = textwrap.dedent(
 
 def start_cli(args: list[str], patch: str = "") -> subprocess.Popen:
     code = SLOW_CLI.format(root=str(ROOT), patch=textwrap.dedent(patch))
+    # A job started in the background by a non-interactive shell inherits SIGINT as "ignored", and Python
+    # then never turns Ctrl-C into KeyboardInterrupt: give the child the default disposition, as a terminal would.
     return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_saves_the_best_image(tmp_path, checkpoint_path, content_image, style_image):
