@@ -1184,8 +1184,6 @@ def stylize_defaults() -> dict[str, Any]:
             if p.default is not inspect.Parameter.empty}
 
 
-
-
 def scale_schedule(
     shape: tuple[int, int], steps: int, scales: int | None = None, min_side: int = 16
 ) -> list[tuple[int, int]]:
