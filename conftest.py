@@ -1,7 +1,7 @@
 """Settings for running the notebooks under nbval (``make test``).
 
 The notebooks read their image size and step count through
-``styletransfer_utils.notebook_settings``; here the tests shrink both, and
+``styletransfer_tools.notebook.notebook_settings``; here the tests shrink both, and
 supply a random checkpoint in torchvision's format through
 STYLETRANSFER_VGG19_WEIGHTS (CI cannot download the real weights). The nbval
 kernels inherit these variables; unit tests that depend on them set or

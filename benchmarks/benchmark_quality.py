@@ -169,11 +169,12 @@ def main() -> None:
     if args.quick:
         args.reference_steps, args.seed_steps = min(args.reference_steps, 150), min(args.seed_steps, 300)
     model = st.load_vgg19(args.weights)
-    defaults = st.stylize_defaults()
+    defaults = st.Settings()
     print(f"weights: {args.label} ({model.weights_source})")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {st._bf16_supported(torch.device('cpu'))}")
-    print(f"defaults: {', '.join(f'{k}={v}' for k, v in defaults.items() if k not in ('model', 'callback', 'stop'))}")
+          f"{torch.backends.cpu.get_cpu_capability()}, "
+          f"native bf16: {st.choose_precision('auto', torch.device('cpu')) is not None}")
+    print(f"defaults: {defaults}")
 
     if "1" in args.parts:
         part_all_pairs(args, model)
@@ -250,7 +251,7 @@ def part_memory(args) -> None:
     print("\n4. Peak memory of a 512 px run from a full 548 MB checkpoint, above `import torch, torchvision`")
     with tempfile.TemporaryDirectory() as folder:
         full = full_checkpoint(args.weights, Path(folder))
-        precisions = ["fp32"] + (["bf16"] if st._bf16_supported(torch.device("cpu")) else [])
+        precisions = ["fp32"] + (["bf16"] if st.choose_precision("auto", torch.device("cpu")) is not None else [])
         for precision in precisions:
             code = MEMORY_RUN.format(root=str(ROOT), weights=str(full), size=512, steps=20 if args.quick else 60,
                                      precision=precision)
@@ -263,7 +264,7 @@ def part_memory(args) -> None:
 def part_avx2(args, defaults) -> None:
     print(f"\n5. The default {SIZE} px run with the CPU limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, "
           "ATEN_CPU_CAPABILITY=avx2; fp32, as a CPU without native bf16 runs)")
-    code = MEMORY_RUN.format(root=str(ROOT), weights=str(args.weights), size=SIZE, steps=defaults["steps"],
+    code = MEMORY_RUN.format(root=str(ROOT), weights=str(args.weights), size=SIZE, steps=defaults.steps,
                              precision="auto")
     for environment in ({}, {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}):
         if environment:

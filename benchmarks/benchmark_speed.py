@@ -152,7 +152,7 @@ def main() -> None:
     model = st.load_vgg19(None, device="cpu")  # the same random weights for every run
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
-          f"native bf16: {st._bf16_supported(torch.device('cpu'))}")
+          f"native bf16: {st.choose_precision('auto', torch.device('cpu')) is not None}")
 
     print("\n1. Measured peaks (GFLOP/s)")
     repeats = 3 if quick else 10

@@ -21,7 +21,7 @@ def checkpoint_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model(checkpoint_path) -> st.VGG19Features:
+def model(checkpoint_path) -> torch.nn.Sequential:
     return st.load_vgg19(checkpoint_path, device="cpu")
 
 

@@ -68,31 +68,3 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
-
-
-def test_readme_defaults_table_matches_stylize():
-    """The README's table of defaults says what `stylize` really uses (first word of each value)."""
-    import styletransfer_utils as st
-
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("| setting | default |", 1)[1].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| `(\w+)` \| (\S+)", table, flags=re.MULTILINE)
-    defaults = st.stylize_defaults()
-    assert len(rows) >= 12
-    for name, value in rows:
-        assert value == str(defaults[name]), (name, value, defaults[name])
-
-
-def test_command_line_and_panel_start_from_stylizes_defaults():
-    """One source of defaults: every option that is a `stylize` parameter defaults to the same value."""
-    import styletransfer_utils as st
-
-    defaults = st.stylize_defaults()
-    options = vars(st.build_parser().parse_args([]))
-    shared = [name for name in options if name in defaults]
-    assert len(shared) >= 14
-    for name in shared:
-        if name == "device":  # the command line spells "pick the best" as "auto", stylize as None
-            assert options[name] == "auto" and st.choose_device(None) == st.choose_device("auto")
-        else:
-            assert options[name] == defaults[name], name

@@ -11,6 +11,7 @@ from PIL import Image
 
 import styletransfer_utils as st
 from conftest import gradient_image
+from styletransfer_tools import files
 
 
 def save(image: Image.Image, path, **options):
@@ -96,14 +97,14 @@ def test_normalisation_round_trip(content_image):
 def test_save_image_writes_complete_file(tmp_path, content_image):
     """save_image writes a readable file in the format of its extension and leaves no temporary file."""
     for name in ("out.png", "out.jpg"):
-        path = st.save_image(content_image, tmp_path / name)
+        path = files.save_image(content_image, tmp_path / name)
         assert Image.open(path).size == content_image.size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out.png"]
 
 
 def test_save_image_failure_keeps_previous_file(tmp_path, content_image, monkeypatch):
     """If writing fails half-way, the previous file at the path is untouched and no partial file remains."""
-    path = st.save_image(content_image, tmp_path / "result.png")
+    path = files.save_image(content_image, tmp_path / "result.png")
     before = path.read_bytes()
 
     def broken_save(self, fp, format=None, **params):
@@ -112,7 +113,7 @@ def test_save_image_failure_keeps_previous_file(tmp_path, content_image, monkeyp
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
     with pytest.raises(st.OutputError, match="No space left"):
-        st.save_image(content_image, path)
+        files.save_image(content_image, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
 
@@ -120,22 +121,22 @@ def test_save_image_failure_keeps_previous_file(tmp_path, content_image, monkeyp
 def test_save_image_into_missing_folder(tmp_path, content_image):
     """A folder that does not exist gives a clear error, and nothing is created."""
     with pytest.raises(st.OutputError, match="does not exist"):
-        st.save_image(content_image, tmp_path / "nowhere" / "out.png")
+        files.save_image(content_image, tmp_path / "nowhere" / "out.png")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_image_unknown_extension(tmp_path, content_image):
     with pytest.raises(st.OutputError, match=r"\.png or \.jpg"):
-        st.save_image(content_image, tmp_path / "out.nothing")
+        files.save_image(content_image, tmp_path / "out.nothing")
 
 
 def test_load_image_reads_what_save_image_wrote(tmp_path, content_image):
-    path = st.save_image(st.image_to_tensor(content_image), tmp_path / "t.png")
+    path = files.save_image(st.image_to_tensor(content_image), tmp_path / "t.png")
     assert np.array_equal(np.asarray(st.load_image(path)), np.asarray(content_image))
 
 
 def test_bad_max_size(tmp_path, content_image):
-    path = st.save_image(content_image, tmp_path / "a.png")
+    path = files.save_image(content_image, tmp_path / "a.png")
     for bad in (0, -5, 2.5):
         with pytest.raises(st.ParameterError, match="max_size"):
             st.load_image(path, max_size=bad)

@@ -7,35 +7,37 @@ import time
 import pytest
 
 import styletransfer_utils as st
+from styletransfer_tools import panel as panel_module
 
 pytest.importorskip("ipywidgets")
 
 
 @pytest.fixture()
 def panel(model, content_image, style_image):
-    return st.StylePanel(content_image, style_image, model, size=48, steps=3, preview_every=1)
-
-
-def test_the_panel_starts_from_stylizes_defaults(model, content_image, style_image):
-    """Same α, β and TV as `stylize` (the TV slider's left end, 1e-6, stands for TV 0: a log slider has no 0)."""
-    panel = st.StylePanel(content_image, style_image, model)
-    default = st.stylize_defaults()
-    assert panel.content_weight.value == default["content_weight"]
-    assert panel.style_weight.value == default["style_weight"]
-    assert default["tv_weight"] == 0 and panel.tv_weight.value == pytest.approx(1e-6)
-    assert panel.settings()["tv_weight"] == 0.0  # the left end means exactly no TV
-    assert all(slider.value == 1.0 for slider in panel.layer_weights.values())
+    return panel_module.StylePanel(content_image, style_image, model, size=48, steps=3, preview_every=1)
 
 
 def test_sliders_set_the_stylize_settings(panel):
-    panel.content_weight.value = 10.0
-    panel.style_weight.value = 100.0
+    panel.controls["content_weight"].value = 10.0
+    panel.controls["style_weight"].value = 100.0
     panel.layer_weights["relu3_1"].value = 0.0
-    panel.steps.value = 7
+    panel.controls["steps"].value = 7
+    panel.controls["optimizer"].value = "adam"
+    panel.controls["lr"].value = "0.05"
     settings = panel.settings()
-    assert settings["content_weight"] == pytest.approx(10.0) and settings["style_weight"] == pytest.approx(100.0)
-    assert settings["style_layer_weights"]["relu3_1"] == 0.0 and settings["steps"] == 7
-    assert set(settings["style_layer_weights"]) == set(st.STYLE_LAYERS)
+    assert settings.content_weight == pytest.approx(10.0) and settings.style_weight == pytest.approx(100.0)
+    assert settings.style_layer_weights == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 0.0, "relu4_1": 1.0,
+                                            "relu5_1": 1.0}
+    assert (settings.steps, settings.optimizer, settings.lr) == (7, "adam", 0.05)
+
+
+def test_a_bad_text_value_is_a_clear_error(panel):
+    panel.controls["lr"].value = "fast"
+    with pytest.raises(st.ParameterError, match="lr must be a float or empty"):
+        panel.settings()
+    panel.controls["lr"].value = "-1"
+    with pytest.raises(st.ParameterError, match="lr must be greater than 0"):
+        panel.settings()
 
 
 def test_run_updates_preview_and_readout(panel):
@@ -53,14 +55,14 @@ def test_run_updates_preview_and_readout(panel):
 def test_different_settings_give_a_different_result(panel):
     panel.run_button.click()
     first = panel.wait(60).history.total
-    panel.style_weight.value = 1e3
+    panel.controls["style_weight"].value = 1e3
     panel.run_button.click()
     second = panel.wait(60).history.total
     assert second[0] > first[0]
 
 
 def test_stop_ends_the_run_and_keeps_the_best_image(panel):
-    panel.steps.value = 500
+    panel.controls["steps"].value = 500
     panel.run_button.click()
     deadline = time.time() + 60
     while "step" not in panel.readout.value and time.time() < deadline:
@@ -73,7 +75,7 @@ def test_stop_ends_the_run_and_keeps_the_best_image(panel):
 
 
 def test_errors_show_in_the_readout_and_reach_wait(panel):
-    panel.size.value = 32
+    panel.controls["size"].value = 32
     panel.layer_weights["relu1_1"].value = 0.0
     panel.content = "no/such/photo.jpg"
     panel.run_button.click()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import styletransfer_utils as st
+from styletransfer_tools import files
 
 
 def run(model, content, style, **options):
@@ -47,7 +48,7 @@ def test_seed_makes_noise_runs_repeatable(model, content_image, style_image):
 
 def test_init_from_an_image_file(model, content_image, style_image, tmp_path):
     """init=PATH starts from that picture: after one tiny step the image is close to it, not to the content."""
-    start = st.save_image(style_image.resize((64, 48)), tmp_path / "start.png")
+    start = files.save_image(style_image.resize((64, 48)), tmp_path / "start.png")
     result = run(model, content_image, style_image, init=str(start), steps=1, lr=1e-3)
     image = st.image_to_tensor(result.image)
     assert (image - st.image_to_tensor(st.load_image(start))).abs().mean() < 0.01
@@ -142,7 +143,7 @@ def test_precision_choice():
         ("style_weight", -1.0, "style_weight"),
         ("content_weight", float("nan"), "content_weight"),
         ("optimizer", "sgd", "adam"),
-        ("content_layer", "conv9_1", "Valid names"),
+        ("content_layer", "conv9_1", "content_layer must be one of"),
         ("style_layer_weights", {"relu6_1": 1.0}, "Valid names"),
         ("init", "gaussian", "init"),
     ],

@@ -12,7 +12,7 @@ import os
 import pickle
 import shlex
 import shutil
-import time
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,8 @@ from torch import nn
 
 import styletransfer_utils as st
 from conftest import torchvision_state_dict, write_checkpoint
+from styletransfer_tools import checkpoints as tool_checkpoints
+from styletransfer_tools import cli
 
 NOT_VGG19 = "torchvision's vgg19 checkpoint"  # compared case-insensitively
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
@@ -156,7 +158,7 @@ def test_features_only_command_makes_a_small_checkpoint_that_loads(tmp_path):
     state = torchvision_state_dict(seed=4, classifier=True)
     full = save(tmp_path / "vgg19-full.pth", state)
     small = tmp_path / "vgg19-features.pth"
-    assert st.main(["features-only", str(full), str(small)]) == 0
+    assert cli.main(["features-only", str(full), str(small)]) == 0
     saved = torch.load(small, weights_only=True)
     assert sorted(saved) == sorted(key for key in state if key.startswith("features."))
     assert_weights_equal(st.load_vgg19(small), state)
@@ -166,7 +168,7 @@ def test_features_only_command_makes_a_small_checkpoint_that_loads(tmp_path):
 def test_features_only_command_refuses_a_wrong_file(tmp_path, capsys):
     bad = save(tmp_path / "other.pth", {"weight": torch.zeros(3)})
     destination = tmp_path / "out.pth"
-    assert st.main(["features-only", str(bad), str(destination)]) == st.EXIT_WEIGHTS
+    assert cli.main(["features-only", str(bad), str(destination)]) == cli.EXIT_WEIGHTS
     assert "not torchvision's VGG19" in capsys.readouterr().err
     assert not destination.exists()
 
@@ -176,7 +178,7 @@ def test_imagenet_top5_uses_the_weights_categories(tmp_path):
     from conftest import gradient_image
 
     path = save(tmp_path / "vgg19-full.pth", torchvision_state_dict(seed=5, classifier=True))
-    top = st.imagenet_top5(gradient_image(80, 60), weights=path)
+    top = tool_checkpoints.imagenet_top5(gradient_image(80, 60), weights=path)
     assert len(top) == 5
     categories = st.VGG19_WEIGHTS.meta["categories"]
     assert all(name in categories for name, _ in top)
@@ -188,7 +190,7 @@ def test_imagenet_top5_needs_the_classifier(checkpoint_path):
     from conftest import gradient_image
 
     with pytest.raises(st.WeightsError, match="no classifier"):
-        st.imagenet_top5(gradient_image(80, 60), weights=checkpoint_path)
+        tool_checkpoints.imagenet_top5(gradient_image(80, 60), weights=checkpoint_path)
 
 
 # --------------------------------------------------------------------------
@@ -246,15 +248,22 @@ def test_imagenet_from_env_url(monkeypatch, hub_dir, checkpoint_path, state0):
 
 
 def test_imagenet_offline_fails_fast_with_advice(monkeypatch, hub_dir, no_weights_env):
-    """Without network or cache, the user gets a WeightsError saying how to get the weights."""
-    monkeypatch.setattr(st, "VGG19_URL", "http://127.0.0.1:9/vgg19-dcbb9e9d.pth")  # closed port
-    start = time.monotonic()
+    """Without network or cache: one connection attempt, bounded by a timeout, then a WeightsError
+    saying how to get the weights (no network is used: the connection is refused here)."""
+    attempts = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append((address, socket.getdefaulttimeout()))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
     with pytest.raises(st.WeightsError) as raised:
         st.load_vgg19("imagenet", device="cpu")
-    assert time.monotonic() - start < 5
+    assert attempts == [(("download.pytorch.org", 443), 15)]
     message = str(raised.value)
+    assert "Could not download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in message
     assert st.WEIGHTS_ENV in message
-    assert "--weights random" in message
+    assert 'weights="random"' in message
     assert str(hub_dir / "checkpoints") in message
     assert cache_files(hub_dir) == []
 
@@ -286,7 +295,7 @@ def test_missing_path_explains_what_to_do(tmp_path):
         st.load_vgg19(missing, device="cpu")
     message = str(raised.value)
     assert str(missing) in message
-    assert "--weights random" in message and st.WEIGHTS_ENV in message
+    assert 'weights="random"' in message and st.WEIGHTS_ENV in message
 
 
 def test_directory_is_not_a_weights_file(tmp_path):

@@ -1,0 +1,220 @@
+"""The `styletransfer` command (also ``python styletransfer_utils.py`` and ``make run``).
+
+Its flags are built from the fields of `styletransfer_utils.Settings`, so a
+flag's name, default, choices and help cannot drift from the library's. The
+library raises errors in Python's terms (``style_weight``, ``weights="random"``);
+`main` translates them into flags and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+
+from PIL import Image
+from torch import Tensor, nn
+
+from styletransfer_tools.checkpoints import save_features_checkpoint
+from styletransfer_tools.files import save_image, save_record
+from styletransfer_utils import (
+    DEFAULT_CONTENT,
+    DEFAULT_STYLE,
+    STYLE_LAYERS,
+    WEIGHTS_ENV,
+    DeviceError,
+    ImageError,
+    Losses,
+    OutputError,
+    ParameterError,
+    Settings,
+    StyleTransferError,
+    StyleTransferResult,
+    WeightsError,
+    as_image,
+    choose_device,
+    choose_precision,
+    load_vgg19,
+    stylize,
+)
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2  # also what argparse uses for a malformed command line
+EXIT_BAD_IMAGE = 3
+EXIT_WEIGHTS = 4
+EXIT_OUTPUT = 5
+EXIT_DEVICE = 6
+EXIT_DIVERGED = 7
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+EXIT_CODES = {ParameterError: EXIT_USAGE, ImageError: EXIT_BAD_IMAGE, WeightsError: EXIT_WEIGHTS,
+              OutputError: EXIT_OUTPUT, DeviceError: EXIT_DEVICE}
+SETTINGS = [f.name for f in dataclasses.fields(Settings)]
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a setting: style_weight -> --style-weight."""
+    return "--" + name.replace("_", "-")
+
+
+def parse_layer_weights(text: str) -> dict[str, float]:
+    """'relu1_1=1,relu2_1=0.75' -> {'relu1_1': 1.0, 'relu2_1': 0.75}."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value) if sep else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad layer weight {item!r}: write it as relu1_1=0.5") from None
+    return weights
+
+
+def in_flags(message: str) -> str:
+    """A library message in the command line's terms: ``weights="random"`` -> ``--weights random``,
+    ``style_weight must be`` -> ``--style-weight must be``."""
+    for name in SETTINGS:
+        message = re.sub(rf"\b{name}=(['\"]?)([^'\"\s,;)]+)\1", lambda m, name=name: f"{flag(name)} {m[2]}", message)
+        message = re.sub(rf"\b{name}(?= must be|\[)", flag(name), message)
+        if "_" in name:
+            message = re.sub(rf"(?<![-\w]){name}\b", flag(name), message)
+    return message
+
+
+def fail(error: StyleTransferError) -> int:
+    print(f"error: {in_flags(str(error))}", file=sys.stderr)
+    return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), EXIT_UNEXPECTED)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options: the inputs and outputs, then one flag per field of `Settings`."""
+    parser = argparse.ArgumentParser(
+        prog="styletransfer",
+        description="Neural style transfer (Gatys, Ecker & Bethge 2016): paint a photo in the style of another image.",
+        epilog=(
+            "exit codes: 0 done; 2 bad option; 3 bad input image; 4 VGG19 weights missing or invalid; "
+            "5 output cannot be written; 6 device unavailable or out of memory; 7 loss diverged "
+            "(best image saved); 130 interrupted (best image saved). "
+            "`styletransfer features-only SOURCE DEST` writes an 80 MB features-only copy of the weights."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--content", default=str(DEFAULT_CONTENT), help="the photo to repaint")
+    parser.add_argument("--style", default=str(DEFAULT_STYLE), help="the image whose style to copy")
+    parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
+    parser.add_argument("--record", default=None, metavar="PATH.json",
+                        help="also write a JSON record of the run: settings, weights, timing, loss history")
+    for field in dataclasses.fields(Settings):
+        meta = field.metadata
+        kind = parse_layer_weights if field.name == "style_layer_weights" else meta["kind"]
+        choices = meta["choices"] if meta["choices"] and len(meta["choices"]) <= 5 else None
+        help_text = in_flags(meta["help"]) + (f" ({meta['unit']})" if meta["unit"] else "")
+        if field.name == "style_layer_weights":
+            help_text += f"; write it as {'=1,'.join(STYLE_LAYERS)}=1"
+        parser.add_argument(flag(field.name), dest=field.name, type=kind, default=field.default,
+                            choices=choices, help=help_text, metavar=None if choices else field.name.upper())
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def settings_table() -> str:
+    """The README's table of settings (a test keeps the README equal to it)."""
+    rows = ["| setting | flag | default | range or choices | what it is |", "|---|---|---|---|---|"]
+    for field in dataclasses.fields(Settings):
+        meta = field.metadata
+        if meta["choices"]:
+            allowed = ", ".join(meta["choices"]) if len(meta["choices"]) <= 5 else "a VGG19 layer name"
+        elif meta["at_least"] is not None:
+            allowed = f"{'>' if meta['above'] else '≥'} {meta['at_least']}"
+            allowed += " or None" if field.default is None else ""
+        else:
+            allowed = ""
+        unit = f" ({meta['unit']})" if meta["unit"] else ""
+        rows.append(f"| `{field.name}` | `{flag(field.name)}` | `{field.default}` | {allowed} | {meta['help']}{unit} |")
+    return "\n".join(rows)
+
+
+def run_with_progress(
+    content: Image.Image, style: Image.Image, settings: Settings, model: nn.Module, quiet: bool
+) -> StyleTransferResult:
+    """`stylize` with a tqdm progress bar as its callback."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=settings.steps, disable=quiet, unit="step", desc="stylizing") as bar:
+
+        def progress(step: int, image: Tensor, losses: Losses) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.total:.4g}", refresh=False)
+
+        return stylize(content, style, settings, model=model, callback=progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code (see ``--help``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["features-only"]:
+        return features_only_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    try:
+        # Everything a user can get wrong is checked before the (possibly long) weights download.
+        settings = Settings(**{name: getattr(args, name) for name in SETTINGS})
+        device = choose_device(settings.device)
+        choose_precision(settings.precision, device)
+        content, style = as_image(args.content, "content"), as_image(args.style, "style")
+        say(f"Loading VGG19 on {device} ...")
+        model = load_vgg19(settings.weights, device)
+        say(f"Weights: {model.weights_source}")
+        if settings.weights == "random":
+            say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
+        result = run_with_progress(content, style, settings, model, args.quiet)
+    except StyleTransferError as error:
+        return fail(error)
+    except KeyboardInterrupt:
+        print("Interrupted before the optimisation started; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    try:
+        output = save_image(result.best_image, args.output)
+        if args.record:
+            record = {"content": str(args.content), "style": str(args.style), "output": str(output)}
+            save_record({**record, **result.record()}, args.record)
+    except StyleTransferError as error:
+        return fail(error)
+    except KeyboardInterrupt:
+        print(f"Interrupted while writing; {args.output} was left as it was.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.stopped is None:
+        print(f"Wrote {output} ({result.steps_run} steps, {result.seconds:.1f} s, best loss {result.best_loss:.4g})")
+        return EXIT_OK
+    print(f"Stopped early: {in_flags(result.stopped)}", file=sys.stderr)
+    if result.best_size < result.size:
+        print(f"The run stopped during a coarse scale: the saved picture was computed at {result.best_size} px "
+              f"and enlarged to {result.size} px, so it looks soft.", file=sys.stderr)
+    print(f"Wrote the best image so far (step {result.best_step}) to {output}")
+    return EXIT_INTERRUPTED if result.stopped == "interrupted" else EXIT_DIVERGED
+
+
+def features_only_main(argv: Sequence[str]) -> int:
+    """``styletransfer features-only SOURCE DESTINATION``: see `save_features_checkpoint`."""
+    parser = argparse.ArgumentParser(
+        prog="styletransfer features-only",
+        description="Copy the feature layers (about 80 MB) out of torchvision's 548 MB VGG19 checkpoint. "
+        "Style transfer needs nothing else, so classrooms can copy the small file onto every machine and "
+        f"point ${WEIGHTS_ENV} (or --weights) at it.",
+    )
+    parser.add_argument("source", help="'imagenet' (the cached or downloaded checkpoint), a path or a URL")
+    parser.add_argument("destination", help="where to write the features-only checkpoint (.pth)")
+    args = parser.parse_args(argv)
+    try:
+        written = save_features_checkpoint(args.source, args.destination)
+    except StyleTransferError as error:
+        return fail(error)
+    print(f"Wrote {written} ({written.stat().st_size / 1e6:.0f} MB); use it with --weights {written}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("default")
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""One settings object: every field of `Settings` reaches `stylize`, the command line, the panel,
+the run record and the README with the same default; and the core reads top to bottom on its own."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import styletransfer_utils as st
+from styletransfer_tools import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+FIELDS = dataclasses.fields(st.Settings)
+# A value other than the default for each field, as Python and as the command line writes it.
+SAMPLES = {
+    "size": (200, "200"), "steps": (7, "7"), "content_weight": (0.5, "0.5"), "style_weight": (10.0, "10"),
+    "style_layer_weights": ({"relu1_1": 0.5, "relu3_1": 2.0}, "relu1_1=0.5,relu3_1=2"),
+    "tv_weight": (0.01, "0.01"), "content_layer": ("relu3_2", "relu3_2"), "optimizer": ("adam", "adam"),
+    "lr": (0.05, "0.05"), "init": ("noise", "noise"), "seed": (3, "3"), "scales": (2, "2"),
+    "precision": ("fp32", "fp32"), "device": ("cpu", "cpu"), "weights": ("random", "random"),
+}
+
+
+def effective(name, value):
+    """What a value means: None layer weights are the paper's five layers, 1 each."""
+    return st.check_style_layer_weights(value) if name == "style_layer_weights" else value
+
+
+def test_every_field_has_a_sample_and_metadata():
+    assert set(SAMPLES) == {f.name for f in FIELDS}
+    for f in FIELDS:
+        assert f.metadata["help"] and f.metadata["kind"] in (int, float, str, dict), f.name
+        assert st.Settings(**{f.name: SAMPLES[f.name][0]}) != st.Settings(), f.name
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+def test_field_reaches_the_command_line(field):
+    """Same default; the flag is in --help with the field's help text; a value given as a flag arrives."""
+    parser = cli.build_parser()
+    assert getattr(parser.parse_args([]), field.name) == field.default
+    assert cli.flag(field.name) in parser.format_help()
+    value, text = SAMPLES[field.name]
+    assert getattr(parser.parse_args([cli.flag(field.name), text]), field.name) == value
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.name)
+def test_field_reaches_the_panel(field, model, content_image, style_image):
+    """Every setting not fixed by the network is a control that starts at the default and sets the value."""
+    pytest.importorskip("ipywidgets")
+    from styletransfer_tools.panel import MODEL_SETTINGS, StylePanel
+
+    panel = StylePanel(content_image, style_image, model)
+    assert effective(field.name, getattr(panel.settings(), field.name)) == effective(field.name, field.default)
+    value = SAMPLES[field.name][0]
+    if field.name in MODEL_SETTINGS:
+        assert field.name not in panel.controls  # shown in the heading: the panel's network fixes it
+        return
+    if field.name == "style_layer_weights":
+        for name, slider in panel.layer_weights.items():
+            slider.value = value.get(name, 0.0)
+        assert getattr(panel.settings(), field.name) == {n: value.get(n, 0.0) for n in st.STYLE_LAYERS}
+        return
+    control = panel.controls[field.name]
+    control.value = str(value) if isinstance(control.value, str) else value
+    assert getattr(panel.settings(), field.name) == pytest.approx(value) if isinstance(value, float) else value
+
+
+def test_the_panel_tv_control_can_be_exactly_zero(model, content_image, style_image):
+    pytest.importorskip("ipywidgets")
+    from styletransfer_tools.panel import StylePanel
+
+    panel = StylePanel(content_image, style_image, model, tv_weight=0.01)
+    assert panel.settings().tv_weight == pytest.approx(0.01)
+    panel.controls["tv_weight"].value = 10.0 ** panel.controls["tv_weight"].min  # the left end
+    assert panel.settings().tv_weight == 0.0
+
+
+def test_record_holds_every_field():
+    record = st.Settings(style_weight=3.0).record()
+    assert list(record) == [f.name for f in FIELDS] and record["style_weight"] == 3.0
+    assert st.Settings(**record) == st.Settings(style_weight=3.0)
+
+
+def test_readme_table_is_generated_from_the_settings():
+    """Regenerate with: python -c 'from styletransfer_tools.cli import settings_table; print(settings_table())'"""
+    assert cli.settings_table() in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"style_weight": -1}, "style_weight must be at least 0"), ({"steps": 2.5}, "steps must be a whole number"),
+     ({"size": 0}, "size must be at least 1"), ({"lr": 0}, "lr must be greater than 0"),
+     ({"optimizer": "sgd"}, "optimizer must be one of lbfgs, adam"), ({"precision": "fp16"}, "fp16 is not supported"),
+     ({"content_layer": "conv9_1"}, "content_layer must be one of"), ({"stlye_weight": 1}, "Unknown setting"),
+     ({"style_layer_weights": {"relu1_1": -1}}, "style_layer_weights\\['relu1_1'\\] must be at least 0"),
+     ({"content_weight": 0, "style_weight": 0}, "nothing to optimise")],
+)
+def test_stylize_refuses_bad_settings_naming_the_parameter(changes, message):
+    with pytest.raises(st.ParameterError, match=message):
+        st.stylize("never/read.jpg", "never/read.jpg", **changes)
+
+
+def test_settings_are_replaced_not_mutated():
+    base = st.Settings(size=100)
+    changed = base.replace(steps=5)
+    assert (base.steps, changed.steps, changed.size) == (80, 5, 100)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.size = 3
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_importing_the_core_imports_no_tool():
+    """Import arrows point toward the core: styletransfer_utils never imports styletransfer_tools."""
+    code = "import styletransfer_utils, sys; print(sorted(m for m in sys.modules if m.startswith('styletransfer_t')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+    tree = ast.parse((ROOT / "styletransfer_utils.py").read_text())
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+            assert not any(name.startswith("styletransfer_tools") for name in names)
+
+
+def test_every_tool_imports_the_core_and_no_front_end_imports_another():
+    tools = ROOT / "styletransfer_tools"
+    for path in tools.glob("*.py"):
+        source = path.read_text()
+        if path.name not in ("__init__.py", "__main__.py"):
+            assert "from styletransfer_utils import" in source, path.name
+        if path.name in ("files.py", "notebook.py"):
+            assert "from styletransfer_tools" not in source, path.name  # the lowest tools
+        assert "styletransfer_tools.cli" not in source or path.name == "__main__.py", path.name
+
+
+def test_the_core_has_no_forward_references():
+    """Each top-level function and class uses only names defined above it: the file reads top to bottom."""
+    tree = ast.parse((ROOT / "styletransfer_utils.py").read_text())
+    defined: set[str] = set()
+    top_level = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for node in tree.body:
+        if isinstance(node, ast.If):  # the `if __name__ == "__main__"` block at the end
+            continue
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & top_level
+        own = {node.name} if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else set()
+        later = used - defined - own
+        name = getattr(node, "name", ast.unparse(node)[:40])
+        assert not later, f"{name} uses {sorted(later)} before they are defined"
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+
+
+def test_the_core_stays_short():
+    """The course's code is meant to be read in one sitting (see the README's Layout section)."""
+    lines = (ROOT / "styletransfer_utils.py").read_text().count("\n")
+    assert lines <= 1150, f"styletransfer_utils.py has {lines} lines: move what is not taught into styletransfer_tools"
