@@ -16,7 +16,8 @@ Sections
 
 The tools that stand beside it (the command line, figures and live previews,
 the slider panel, checkpoint utilities) are in ``styletransfer_tools/``. They
-import this module; this module never imports them.
+import this module; this module never imports them (only
+``python styletransfer_utils.py``, run as a script, hands over to the command line).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -350,10 +352,10 @@ def read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]
     """Load a checkpoint's state dict, and a sentence saying where it came from.
 
     ``"imagenet"`` means ``$STYLETRANSFER_VGG19_WEIGHTS`` if set, else
-    torchvision's URL. URLs go through torch.hub's cache (torchvision's own)
-    with the hash checked; files are memory-mapped, so only the tensors used
-    are read. Always ``weights_only=True``: a checkpoint may hold tensors,
-    never code.
+    torchvision's URL. A URL is downloaded once into torch.hub's cache (the one
+    torchvision uses), its hash checked as torch.hub does. The file is then
+    memory-mapped, so only the tensors used are read (80 MB of 548), and
+    loaded with ``weights_only=True``: a checkpoint may hold tensors, never code.
     """
     source = os.fspath(weights)
     from_env = source == "imagenet" and bool(os.environ.get(WEIGHTS_ENV))
@@ -362,25 +364,32 @@ def read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]
     label = "ImageNet VGG19 (torchvision's IMAGENET1K_V1)" if source == VGG19_WEIGHTS.url else f"checkpoint {source}"
     label += f" (from ${WEIGHTS_ENV})" if from_env else ""
     if "://" in source:
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(source.split("?")[0]).name
-        where = f", cached at {cached}" if cached.exists() else f", downloaded to {cached}"
-        try:
-            with _socket_timeout(15):
-                return torch.hub.load_state_dict_from_url(
-                    source, map_location="cpu", check_hash=True, weights_only=True), label + where
-        except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
-            raise _unreadable(str(cached), error, url=source) from None
-    path = Path(source).expanduser()
-    if not path.is_file():
-        hint = f" ${WEIGHTS_ENV} points there." if from_env else ""
-        raise WeightsError(f"No weights file at {path}.{hint}\n" + how_to_get_weights())
-    for mmap in (True, False):  # an old (non-zip) checkpoint cannot be memory-mapped: then read it whole
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap), label
-        except Exception as error:  # noqa: BLE001
-            if not (mmap and isinstance(error, RuntimeError) and "mmap" in str(error)):
-                raise _unreadable(str(path), error) from None
-    raise AssertionError("unreachable")
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(source.split("?")[0]).name
+        label += f", cached at {path}" if path.exists() else f", downloaded to {path}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            expected = torch.hub.HASH_REGEX.search(path.name)  # name-<first hex digits of its SHA-256>.pth
+            try:
+                with _socket_timeout(15):
+                    torch.hub.download_url_to_file(source, str(path), expected and expected[1], progress=True)
+            except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+                raise _unreadable(str(path), error, url=source) from None
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            hint = f" ${WEIGHTS_ENV} points there." if from_env else ""
+            raise WeightsError(f"No weights file at {path}.{hint}\n" + how_to_get_weights())
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), label
+    except RuntimeError as error:
+        if "mmap" not in str(error):  # an old (non-zip) checkpoint cannot be memory-mapped: read it whole
+            raise _unreadable(str(path), error) from None
+    except Exception as error:  # noqa: BLE001
+        raise _unreadable(str(path), error) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), label
+    except Exception as error:  # noqa: BLE001
+        raise _unreadable(str(path), error) from None
 
 
 def features_state_dict(checkpoint: Mapping[str, Any], features: nn.Module) -> dict[str, Tensor]:
@@ -491,22 +500,17 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 # =============================================================================
 # 4. The Gram matrix and the losses  (notebooks 03 and 04)
 # =============================================================================
-# Normalisations differ between every implementation, which is why their
-# weights cannot be copied between them. Ours, and why:
-#   * gram_matrix divides F Fᵀ by C·H·W, so the style target does not depend on
-#     the image size (content and style images may differ in size);
-#   * content_loss and style_loss are *means* of squared differences, as in
-#     the paper up to constant factors: the paper's per-layer style loss,
-#     (1 / 4N²M²) Σ(G−A)² with G = F Fᵀ, equals ours times N²/4, and its content
-#     loss ½ Σ(F−P)² equals ours times N·M/2;
-#   * the objective (`StyleTransferLoss`) then divides every term by its
-#     target's own energy, mean(P²) or mean(A²): each term becomes a relative
-#     error, ‖F−P‖²/‖P‖² and ‖G−A‖²/‖A‖². That is our departure from the paper.
-#     Multiplying every activation by a constant (another network, another
-#     checkpoint's scale, another layer) changes nothing, so α, β and the layer
-#     weights mean the same for any weights, and equal layer weights give the
-#     layers comparable shares (the paper's raw terms differ by 1000x between
-#     layers). Notebook 04 derives it and shows how β maps to the paper's α/β.
+# Every implementation normalises differently (so their weights cannot be
+# copied between them). Ours, with N channels and M = H·W positions per layer:
+#   * gram_matrix divides F Fᵀ by N·M, so the style target does not depend on
+#     the image size;
+#   * content_loss and style_loss are means of squared differences: the
+#     paper's ½Σ(F−P)² is ours times N·M/2, its Σ(G−A)²/(4N²M²) ours times N²/4;
+#   * our departure from the paper: `StyleTransferLoss` divides each term by
+#     its target's energy, making it a relative error, ‖F−P‖²/‖P‖² and
+#     ‖G−A‖²/‖A‖². Scaling every activation by a constant (another network or
+#     checkpoint) then changes nothing, so α, β and the layer weights mean the
+#     same for any weights. Notebook 04 derives it.
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -685,7 +689,7 @@ FP16_REFUSED = (
     # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range (6e-5):
     # without loss scaling they would be flushed towards zero. bf16 has fp32's range.
     "fp16 is not supported: its range is too small for this objective's gradients, which would underflow. "
-    "Use precision='bf16' (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or 'fp32'."
+    "Use precision='bf16' (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or precision='fp32'."
 )
 
 
@@ -837,11 +841,13 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
 
 
 def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: float | None = None,
-            above: bool = False, choices: Sequence[str] | None = None, slider: tuple | None = None) -> Any:
-    """A field of `Settings`. ``slider`` is the panel's range: ("log", lowest power of 10, highest)
-    or ("linear", lowest, highest, step)."""
+            above: bool = False, choices: Sequence[str] | None = None, optional: bool = False,
+            slider: tuple | None = None) -> Any:
+    """A field of `Settings`. ``optional``: None is allowed too. ``slider`` is the panel's range:
+    ("log", lowest power of 10, highest) or ("linear", lowest, highest, step)."""
     metadata = {"kind": kind, "help": help, "unit": unit, "at_least": at_least, "above": above,
-                "choices": tuple(choices) if choices else None, "slider": slider}
+                "choices": tuple(choices) if choices else None, "optional": optional or default is None,
+                "slider": slider}
     return field(default=default, metadata=metadata)
 
 
@@ -866,19 +872,19 @@ class Settings:
     lr: float | None = setting(None, float, "step size; None: 1.0 for L-BFGS (times its own step), 0.02 for Adam "
                                "(pixel units on a 0-1 scale)", at_least=0, above=True)
     init: str = setting("content", str, "where to start: 'content', 'noise' or an image path")
-    seed: int | None = setting(0, int, "seed of the noise for init='noise'")
+    seed: int | None = setting(0, int, "seed of the noise for init='noise'", optional=True)
     scales: int | None = setting(None, int, "resolutions of the coarse-to-fine schedule; None: from size, "
                                  "1: full size only", at_least=1)
     precision: str = setting("auto", str, "network precision; auto: bf16 where the hardware has it natively",
                              choices=PRECISIONS)
-    device: str = setting("auto", str, "auto, cpu, cuda, cuda:N or mps")
+    device: str = setting("auto", str, "auto, cpu, cuda, cuda:N or mps", optional=True)
     weights: str = setting("imagenet", str, "'imagenet', 'random', or a checkpoint's path or URL")
 
     def __post_init__(self) -> None:
         """Check every setting before any work, naming the one that is wrong."""
         for f in dataclasses.fields(self):
             value, meta = getattr(self, f.name), f.metadata
-            if value is None and f.default is None:
+            if value is None and meta["optional"]:
                 continue
             if f.name == "precision" and value == "fp16":
                 raise ParameterError(FP16_REFUSED)
@@ -888,7 +894,13 @@ class Settings:
                 check_number(f.name, value, integer=meta["kind"] is int,
                              at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
         check_loss_weights(self.content_weight, self.style_weight, self.tv_weight)
-        check_style_layer_weights(self.style_layer_weights)
+        if self.style_layer_weights is not None:  # a read-only copy: the caller's dict may change later
+            object.__setattr__(self, "style_layer_weights", MappingProxyType(
+                check_style_layer_weights(self.style_layer_weights)))
+        init = self.init
+        named = isinstance(init, str) and init not in ("content", "noise")
+        if named and not Path(init).suffix and not Path(init).exists():
+            raise ParameterError(f"init must be 'content', 'noise' or an image path, got {init!r}.")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (and checked); an unknown name is refused."""
@@ -899,22 +911,23 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def record(self) -> dict[str, Any]:
-        """The settings as JSON-ready values, for a run record."""
-        return {f.name: v if v is None or isinstance(v, (int, float, str, dict)) else str(v)
-                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        """The settings as JSON-ready values, for a run record (an image given as init: its description)."""
+        record = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            record[f.name] = dict(value) if isinstance(value, Mapping) else (
+                value if value is None or isinstance(value, (int, float, str)) else str(value))
+        return record
 
 
 @dataclass
 class StyleTransferResult:
     """What `stylize` returns.
 
-    ``best_image`` has the lowest total loss seen at the last scale reached,
-    enlarged to the full size if needed; it is what the command line saves.
-    ``best_size`` is the longer side at which it was computed: smaller than
-    ``size`` when a run stopped during a coarse scale (the picture is then
-    soft). ``stopped`` says why the run ended early ("interrupted",
-    "stopped", or why the loss diverged), or is None. ``history`` holds every
-    step of every scale (its ``size`` list says which).
+    ``best_image`` has the lowest loss seen at the last scale reached, computed
+    at ``best_size`` (smaller than ``size``, and soft, if the run stopped during
+    a coarse scale). ``stopped`` says why the run ended early, or is None.
+    ``history`` holds every step of every scale (``history.size`` says which).
     """
 
     image: Image.Image
@@ -936,6 +949,7 @@ class StyleTransferResult:
         """Everything needed to know how this picture was made: settings, weights, timing, loss history."""
         facts = {name: getattr(self, name) for name in ("best_step", "best_loss", "steps_run", "stopped", "seconds",
                                                         "weights_source", "device", "precision", "size", "best_size")}
+        facts["best_loss"] = self.best_loss if math.isfinite(self.best_loss) else None  # JSON has no infinity
         return {"settings": self.settings.record(), **facts, "history": dataclasses.asdict(self.history)}
 
 
@@ -983,11 +997,11 @@ def scale_schedule(shape: tuple[int, int], steps: int, scales: int | None = None
 
 
 def resize_tensor(image: Tensor, shape: tuple[int, int] | torch.Size) -> Tensor:
-    """Bicubic resize of an image tensor (antialiased when shrinking), kept in [0, 1], channels-last."""
+    """Bicubic resize of an image tensor (antialiased when shrinking), kept in [0, 1]."""
     if tuple(image.shape[-2:]) == tuple(shape):
         return image
     resized = v2.functional.resize(image.float(), list(shape), interpolation=InterpolationMode.BICUBIC, antialias=True)
-    return resized.clamp(0, 1).contiguous(memory_format=torch.channels_last)
+    return resized.clamp(0, 1)
 
 
 def upscale(image: Tensor, content: Tensor) -> Tensor:
@@ -1000,7 +1014,7 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
     """
     shape = content.shape[-2:]
     detail = content - resize_tensor(resize_tensor(content, image.shape[-2:]), shape)
-    return (resize_tensor(image, shape) + detail).clamp(0, 1).contiguous(memory_format=torch.channels_last)
+    return (resize_tensor(image, shape) + detail).clamp(0, 1)
 
 
 def as_image(source: ImageSource, role: str) -> Image.Image:
@@ -1018,11 +1032,9 @@ def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) ->
         return content.clone()
     if isinstance(init, str) and init == "noise":
         noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(seed or 0))
-        return noise.to(content.device).contiguous(memory_format=torch.channels_last)
-    if isinstance(init, str) and not Path(init).exists() and "." not in Path(init).name:
-        raise ParameterError(f"init must be 'content', 'noise' or an image path, got {init!r}.")
+        return noise.to(content.device)
     start = as_image(init, "init").resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS)
-    return image_to_tensor(start, content.device).contiguous(memory_format=torch.channels_last)
+    return image_to_tensor(start, content.device)
 
 
 def stylize(
@@ -1037,20 +1049,18 @@ def stylize(
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
 
-    ``content`` and ``style`` are paths or PIL images of any sizes. The run's
-    settings are ``settings`` (default: ``Settings()``) with any keyword
-    changes: ``stylize(photo, painting, style_weight=10, steps=200)``. See
-    `Settings` for each one, its default and its range. ``model`` is a network
-    from `load_vgg19` (loaded from ``settings.weights`` if not given).
-    ``callback(step, image, losses)`` is called after every step;
-    ``stop.is_set()`` ends the run early. Ctrl-C, ``stop`` and a diverging
-    loss all keep the best image so far. A run repeats exactly on the same
-    machine, device and precision. Introduced in notebook 05.
+    ``content`` and ``style``: paths or PIL images of any sizes. The settings
+    are ``settings`` (default `Settings()`) with keyword changes, as in
+    ``stylize(photo, painting, style_weight=10)``. ``model``: from `load_vgg19`
+    (else loaded from ``settings.weights``). ``callback`` and ``stop`` as in
+    `optimize`; Ctrl-C, ``stop`` and a diverging loss keep the best image so
+    far. A run repeats exactly on the same machine, device and precision.
+    Introduced in notebook 05.
     """
     settings = (settings or Settings()).replace(**changes)
     s = settings
     started = time.perf_counter()
-    if model is not None and s.device == "auto":
+    if model is not None and s.device in (None, "auto"):
         device = next(model.parameters()).device
     else:
         device = choose_device(s.device)
@@ -1075,18 +1085,18 @@ def stylize(
     best_size = previous_size = schedule[0][0]
     try:
         for scale_size, scale_steps in schedule:
-            content_tensor, style_tensor = (
-                image_to_tensor(resize_longer_side(picture, scale_size), device).contiguous(
-                    memory_format=torch.channels_last) for picture in (content_image, style_image))
+            content_tensor = image_to_tensor(resize_longer_side(content_image, scale_size), device)
+            style_tensor = image_to_tensor(resize_longer_side(style_image, scale_size), device)
             objective = StyleTransferLoss(
                 model, content_tensor, style_tensor, content_weight=s.content_weight, style_weight=s.style_weight,
                 style_layer_weights=layer_weights, tv_weight=s.tv_weight, content_layer=s.content_layer,
                 autocast_dtype=autocast_dtype,
             )
             image = initial_image(s.init, content_tensor, s.seed) if image is None else upscale(image, content_tensor)
-            if s.optimizer == "lbfgs":
-                image = image.contiguous()  # L-BFGS flattens its parameter with .view(-1)
-            image = image.detach().requires_grad_(True)
+            # Channels-last ("NHWC") is the layout oneDNN and cuDNN convolutions prefer, and every activation
+            # follows the image's; L-BFGS needs the standard layout (it flattens the image with .view(-1)).
+            layout = torch.contiguous_format if s.optimizer == "lbfgs" else torch.channels_last
+            image = image.detach().contiguous(memory_format=layout).requires_grad_(True)
             run = optimize(objective, image, steps=scale_steps, optimizer=s.optimizer, lr=s.lr, callback=callback,
                            stop=stop, first_step=len(history), history=history)
             best_size = scale_size

@@ -75,11 +75,13 @@ def parse_layer_weights(text: str) -> dict[str, float]:
 def in_flags(message: str) -> str:
     """A library message in the command line's terms: ``weights="random"`` -> ``--weights random``,
     ``style_weight must be`` -> ``--style-weight must be``."""
+    alone = r"(?<![\w/.\\-])"  # not inside a word, a flag or a path: a user's file may be called size=2.png
     for name in SETTINGS:
-        message = re.sub(rf"\b{name}=(['\"]?)([^'\"\s,;)]+)\1", lambda m, name=name: f"{flag(name)} {m[2]}", message)
-        message = re.sub(rf"\b{name}(?= must be|\[)", flag(name), message)
+        message = re.sub(rf"{alone}{name}=(['\"]?)([^'\"\s,;)]+)\1", lambda m, name=name: f"{flag(name)} {m[2]}",
+                         message)
+        message = re.sub(rf"{alone}{name}(?= must be|\[)", flag(name), message)
         if "_" in name:
-            message = re.sub(rf"(?<![-\w]){name}\b", flag(name), message)
+            message = re.sub(rf"{alone}{name}(?![\w/.\\-])", flag(name), message)
     return message
 
 
@@ -109,12 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     for field in dataclasses.fields(Settings):
         meta = field.metadata
         kind = parse_layer_weights if field.name == "style_layer_weights" else meta["kind"]
+        # no argparse choices: `Settings` checks them, with its own explanations (fp16, for one)
         choices = meta["choices"] if meta["choices"] and len(meta["choices"]) <= 5 else None
         help_text = in_flags(meta["help"]) + (f" ({meta['unit']})" if meta["unit"] else "")
         if field.name == "style_layer_weights":
             help_text += f"; write it as {'=1,'.join(STYLE_LAYERS)}=1"
+        metavar = "{" + ",".join(choices) + "}" if choices else field.name.upper()
         parser.add_argument(flag(field.name), dest=field.name, type=kind, default=field.default,
-                            choices=choices, help=help_text, metavar=None if choices else field.name.upper())
+                            help=help_text, metavar=metavar)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

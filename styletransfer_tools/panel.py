@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import threading
 from typing import Any
 
@@ -34,45 +35,56 @@ MODEL_SETTINGS = ("weights", "device")
 MAIN_SETTINGS = ("content_weight", "style_weight", "tv_weight", "style_layer_weights", "steps", "size")
 
 
+GIVEN = "(the image given)"  # what the init box shows when the settings hold a PIL image
+
+
 def control_for(field: dataclasses.Field, value: Any):
     """The ipywidget for one setting, from its metadata: dropdown, log or linear slider, or a text box.
 
-    A log slider cannot show 0; where 0 is allowed and is the default (the TV
-    weight), its left end stands for exactly 0.
+    Every range stretches to hold the value it starts from, so the panel never
+    changes a setting it was given. A log slider cannot show 0: for a weight
+    that may be 0 (α, β, TV), its left end stands for exactly 0.
     """
     import ipywidgets as widgets
 
     meta = field.metadata
-    common = {"description": field.name.replace("_", " "), "tooltip": meta["help"],
+    zero_at_left = meta["slider"] and meta["slider"][0] == "log" and meta["at_least"] == 0
+    tooltip = meta["help"] + (" The slider's left end is 0." if zero_at_left else "")
+    common = {"description": field.name.replace("_", " "), "tooltip": tooltip,
               "style": {"description_width": "10em"}, "layout": widgets.Layout(width="28em")}
-    slider = meta["slider"]
     if meta["choices"]:
         return widgets.Dropdown(options=meta["choices"], value=value, **common)
-    if slider and slider[0] == "log":
-        _, low, high = slider
+    if zero_at_left:
+        _, low, high = meta["slider"]
+        if value > 0:
+            low, high = min(low, math.floor(math.log10(value)) - 1), max(high, math.ceil(math.log10(value)))
         return widgets.FloatLogSlider(value=max(value, 10.0**low), base=10, min=low, max=high, step=0.25,
                                       continuous_update=False, **common)
-    if slider and meta["kind"] is int:
-        _, low, high, step = slider
-        return widgets.IntSlider(value=value, min=low, max=max(high, value), step=step, continuous_update=False,
-                                 **common)
+    if meta["slider"] and meta["kind"] is int:
+        _, low, high, step = meta["slider"]
+        return widgets.IntSlider(value=value, min=min(low, value), max=max(high, value), step=step,
+                                 continuous_update=False, **common)
     if meta["kind"] in (int, float):  # optional numbers: empty means None ("the default" / "automatic")
         return widgets.Text(value="" if value is None else str(value), placeholder="automatic", **common)
-    return widgets.Combobox(value=str(value), options=["content", "noise"], ensure_option=False, **common)
+    shown = value if isinstance(value, str) else GIVEN
+    return widgets.Combobox(value=shown, options=["content", "noise"], ensure_option=False, **common)
 
 
-def value_of(field: dataclasses.Field, control) -> Any:
-    """The setting a control shows, in the type of its field."""
+def value_of(field: dataclasses.Field, control, given: Any) -> Any:
+    """The setting a control shows, in the type of its field (``given``: the value it started from)."""
     meta, value = field.metadata, control.value
-    if meta["slider"] and meta["slider"][0] == "log" and field.default == 0 and value <= 10.0 ** control.min:
-        return 0.0  # the left end of a log slider whose default is 0
+    if meta["slider"] and meta["slider"][0] == "log" and meta["at_least"] == 0 and value <= 10.0 ** control.min:
+        return 0.0
+    if value == GIVEN:
+        return given
     if isinstance(value, str) and meta["kind"] in (int, float):
         if not value.strip():
             return None
         try:
             return meta["kind"](value)
         except ValueError:
-            raise ParameterError(f"{field.name} must be a {meta['kind'].__name__} or empty, got {value!r}.") from None
+            kind = "whole number" if meta["kind"] is int else "number"
+            raise ParameterError(f"{field.name} must be a {kind}, or empty for automatic; got {value!r}.") from None
     return value
 
 
@@ -101,7 +113,7 @@ class StylePanel:
         _, low, high, step = layer_field.metadata["slider"]
         start = check_style_layer_weights(self.base.style_layer_weights)
         self.layer_weights = {
-            name: widgets.FloatSlider(value=start.get(name, 0.0), min=low, max=high, step=step,
+            name: widgets.FloatSlider(value=start.get(name, 0.0), min=low, max=max(high, *start.values()), step=step,
                                       description=f"w {name}", continuous_update=False,
                                       style={"description_width": "10em"}, layout=widgets.Layout(width="28em"))
             for name in dict.fromkeys([*STYLE_LAYERS, *start])
@@ -122,8 +134,11 @@ class StylePanel:
 
     def settings(self) -> Settings:
         """The `Settings` the controls describe right now (checked: a bad value raises `ParameterError`)."""
-        values = {name: value_of(self.fields[name], control) for name, control in self.controls.items()}
-        layers = {name: slider.value for name, slider in self.layer_weights.items()}
+        values = {name: value_of(self.fields[name], control, getattr(self.base, name))
+                  for name, control in self.controls.items()}
+        start = check_style_layer_weights(self.base.style_layer_weights)
+        # a layer at 0 that the starting settings did not name is simply not used: leave it out
+        layers = {name: slider.value for name, slider in self.layer_weights.items() if slider.value or name in start}
         equal = layers == check_style_layer_weights(None)
         return self.base.replace(**values, style_layer_weights=None if equal else layers)
 

@@ -33,7 +33,7 @@ def test_sliders_set_the_stylize_settings(panel):
 
 def test_a_bad_text_value_is_a_clear_error(panel):
     panel.controls["lr"].value = "fast"
-    with pytest.raises(st.ParameterError, match="lr must be a float or empty"):
+    with pytest.raises(st.ParameterError, match="lr must be a number, or empty"):
         panel.settings()
     panel.controls["lr"].value = "-1"
     with pytest.raises(st.ParameterError, match="lr must be greater than 0"):
@@ -82,3 +82,11 @@ def test_errors_show_in_the_readout_and_reach_wait(panel):
     with pytest.raises(st.ImageError):
         panel.wait(60)
     assert "error" in panel.readout.value and not panel.run_button.disabled
+
+
+def test_the_panel_keeps_the_settings_it_is_given(model, content_image, style_image):
+    """Ranges stretch to hold the starting values: Run does what `stylize` would do with the same settings."""
+    given = st.Settings(size=16, content_weight=0.0, style_weight=1e4, tv_weight=1e-7,
+                        style_layer_weights={"relu1_1": 3.0}, init=content_image, seed=None)
+    panel = panel_module.StylePanel(content_image, style_image, model, given)
+    assert panel.settings() == given

@@ -160,3 +160,30 @@ def test_the_core_stays_short():
     """The course's code is meant to be read in one sitting (see the README's Layout section)."""
     lines = (ROOT / "styletransfer_utils.py").read_text().count("\n")
     assert lines <= 1150, f"styletransfer_utils.py has {lines} lines: move what is not taught into styletransfer_tools"
+
+
+def test_translation_into_flags_leaves_paths_alone():
+    assert cli.in_flags("No file at /tmp/style_weight.png.") == "No file at /tmp/style_weight.png."
+    assert cli.in_flags("No weights file at runs/size=384/content_layer.pth.") == (
+        "No weights file at runs/size=384/content_layer.pth.")
+    assert cli.in_flags("style_layer_weights['relu1_1'] must be at least 0") == (
+        "--style-layer-weights['relu1_1'] must be at least 0")
+    assert cli.in_flags('pass weights="random" or precision=\'fp32\'') == "pass --weights random or --precision fp32"
+
+
+def test_optional_settings_accept_none():
+    assert st.Settings(seed=None, device=None, lr=None, scales=None).seed is None
+    with pytest.raises(st.ParameterError, match="size must be a number"):
+        st.Settings(size=None)
+
+
+def test_a_record_of_a_run_stopped_before_its_first_step_is_strict_json(model, content_image, style_image):
+    import json
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    result = st.stylize(content_image, style_image, model=model, size=32, steps=3, stop=stop)
+    assert result.steps_run == 0
+    text = json.dumps(result.record(), allow_nan=False)  # raises on Infinity or NaN
+    assert json.loads(text)["best_loss"] is None
