@@ -530,16 +530,20 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(features.float(), target.float())
 
 
+def style_terms(
+    features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor], layer_weights: Mapping[str, float] | None = None
+) -> dict[str, Tensor]:
+    """Each layer's w_l · mean squared difference of Gram matrices; by default w_l = 1 for every target layer."""
+    weights = dict(layer_weights) if layer_weights is not None else {name: 1.0 for name in target_grams}
+    return {name: weight * F.mse_loss(gram_matrix(features[name]), target_grams[name])
+            for name, weight in weights.items() if weight}
+
+
 def style_loss(
     features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor], layer_weights: Mapping[str, float] | None = None
 ) -> Tensor:
-    """Σ_l w_l · mean squared difference of Gram matrices; by default w_l = 1 for every target layer."""
-    weights = dict(layer_weights) if layer_weights is not None else {name: 1.0 for name in target_grams}
-    total = torch.zeros(())  # a 0-d CPU tensor adds to tensors on any device
-    for name, weight in weights.items():
-        if weight:
-            total = total + weight * F.mse_loss(gram_matrix(features[name]), target_grams[name])
-    return total
+    """Σ_l w_l · mean squared difference of Gram matrices: the sum of `style_terms`. Introduced in notebook 03."""
+    return sum(style_terms(features, target_grams, layer_weights).values(), torch.zeros(()))
 
 
 def total_variation_loss(image: Tensor) -> Tensor:
@@ -565,12 +569,14 @@ def target_energy(target: Tensor) -> float:
 
 @dataclass(frozen=True)
 class Losses:
-    """One evaluation of the objective, as plain numbers (weighted terms)."""
+    """One evaluation of the objective, as plain numbers (weighted terms); ``style_layers``: each layer's
+    part of ``style``."""
 
     content: float
     style: float
     tv: float
     total: float
+    style_layers: Mapping[str, float] = field(default_factory=dict)
 
 
 def check_loss_weights(content_weight: float, style_weight: float, tv_weight: float) -> None:
@@ -598,11 +604,13 @@ class StyleTransferLoss:
 
     content = content_loss(F, P) / mean(P²) and style = Σ_l w_l · mse(G_l, A_l)
     / mean(A_l²): relative errors (see the note at the top of this section).
-    The targets and their energies are computed once, here, without
-    gradients; calling the object on an image then costs one forward pass up
-    to the deepest layer needed. Terms with zero weight cost nothing. A target
-    with no energy (a layer all zeros for this image) cannot be matched
-    relatively: its term is left out, with a warning. Introduced in notebook 04.
+    The targets (for the content layer and every named style layer) and their
+    energies are computed once, here, without gradients; calling the object
+    on an image then costs one forward pass up to the deepest layer whose
+    weight is not zero. `set_weights` changes the weights between two calls.
+    A target with no energy (a layer all zeros for this image) cannot be
+    matched relatively: its term is left out, with a warning. Introduced in
+    notebook 04.
     """
 
     def __init__(
@@ -618,41 +626,54 @@ class StyleTransferLoss:
         content_layer: str = CONTENT_LAYER,
         autocast_dtype: torch.dtype | None = None,
     ) -> None:
-        check_loss_weights(content_weight, style_weight, tv_weight)
         self.model, self.autocast_dtype = model, autocast_dtype
-        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.content_layer = check_layers([content_layer])[0]
-        self.style_layer_weights = layer_weights = check_style_layer_weights(style_layer_weights)
-        active = {name: w for name, w in layer_weights.items() if w} if style_weight else {}
-        self.content_target: Tensor | None = None
-        self.style_targets: dict[str, Tensor] = {}
-        empty = []
+        named = check_style_layer_weights(style_layer_weights)
         with torch.no_grad():
-            if content_weight:
-                target = self.features(content, [self.content_layer])[self.content_layer].float()
-                self.content_energy = target_energy(target)
-                if self.content_energy > 0:
-                    self.content_target = target
-                else:
-                    empty.append(self.content_layer)
-            if active:
-                self.style_targets = {name: gram_matrix(f) for name, f in self.features(style, list(active)).items()}
-        # each style layer's weight divided by its target's energy: style_loss then sums relative errors
-        self.style_scales: dict[str, float] = {}
-        for name, target in self.style_targets.items():
-            energy = target_energy(target)
-            if energy > 0:
-                self.style_scales[name] = active[name] / energy
-            else:
-                empty.append(name)
+            self.content_target = self.features(content, [self.content_layer])[self.content_layer].float()
+            self.style_targets = {name: gram_matrix(f) for name, f in self.features(style, list(named)).items()}
+        self.content_energy = target_energy(self.content_target)
+        self.style_energies = {name: target_energy(target) for name, target in self.style_targets.items()}
+        self.version = 0
+        self.set_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                         style_layer_weights=named)
+        used = [self.content_layer] * bool(content_weight) + [n for n, w in named.items() if w and style_weight]
+        empty = [name for name in dict.fromkeys(used)
+                 if not (self.content_energy if name == self.content_layer else self.style_energies[name]) > 0]
         if empty:
             warnings.warn(f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match "
                           "there; they are left out of the objective.", stacklevel=2)
-        uses_content = self.content_target is not None
-        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [*self.style_scales]))
+
+    def set_weights(self, *, content_weight: float | None = None, style_weight: float | None = None,
+                    tv_weight: float | None = None, style_layer_weights: Mapping[str, float] | None = None) -> None:
+        """Change α, β, the TV weight or the style layers' weights (None: keep); the next call uses them.
+
+        The studio's sliders call this while a run goes on (from another
+        thread: the new weights are swapped in as one object). Only layers
+        named when the objective was made have targets.
+        """
+        current = getattr(self, "weights", None)
+        alpha = current[0] if content_weight is None else content_weight
+        beta = current[1] if style_weight is None else style_weight
+        tv = current[2] if tv_weight is None else tv_weight
+        check_loss_weights(alpha, beta, tv)
+        layers = self.style_layer_weights if style_layer_weights is None else check_style_layer_weights(
+            style_layer_weights)
+        if set(layers) - set(self.style_targets):
+            raise ParameterError(f"This objective has style targets for {', '.join(self.style_targets)} only; "
+                                 f"make a new one to use {', '.join(set(layers) - set(self.style_targets))}.")
+        # each style layer's weight divided by its target's energy: the style terms are then relative errors
+        scales = {n: w / self.style_energies[n] for n, w in layers.items() if w and beta and self.style_energies[n] > 0}
+        uses_content = bool(alpha) and self.content_energy > 0
+        self.content_weight, self.style_weight, self.tv_weight, self.style_layer_weights = alpha, beta, tv, layers
+        self.style_scales = scales
+        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [*scales]))
+        self.weights = (alpha, beta, tv, scales, uses_content, self.layers)  # what __call__ reads, in one piece
+        self.version += 1
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
-        """`extract_features`, under autocast when a lower precision was asked for (section 5)."""
+        """`extract_features` (by default of the layers in use), under autocast when a lower precision was
+        asked for (section 5)."""
         layers = self.layers if layers is None else layers
         autocast = torch.autocast(image.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
         with autocast:
@@ -660,17 +681,18 @@ class StyleTransferLoss:
 
     def __call__(self, image: Tensor) -> tuple[Tensor, Losses]:
         """(the total as a tensor to backpropagate, the weighted terms as plain numbers)."""
-        features = self.features(image) if self.layers else {}
+        alpha, beta, tv_weight, scales, uses_content, layers = self.weights
+        features = self.features(image, layers) if layers else {}
         zero = image.new_zeros((), dtype=torch.float32)
-        content = style = zero
-        if self.content_target is not None:
-            relative = content_loss(features[self.content_layer], self.content_target) / self.content_energy
-            content = self.content_weight * relative
-        if self.style_scales:
-            style = self.style_weight * style_loss(features, self.style_targets, self.style_scales)
-        tv = self.tv_weight * total_variation_loss(image) if self.tv_weight else zero
+        content = zero
+        if uses_content:
+            content = alpha * content_loss(features[self.content_layer], self.content_target) / self.content_energy
+        terms = {name: beta * term for name, term in style_terms(features, self.style_targets, scales).items()}
+        style = sum(terms.values(), zero)
+        tv = tv_weight * total_variation_loss(image) if tv_weight else zero
         total = content + style + tv
-        return total, Losses(*torch.stack([content, style, tv, total]).detach().tolist())
+        numbers = torch.stack([content, style, tv, total, *terms.values()]).detach().tolist()
+        return total, Losses(*numbers[:4], style_layers=dict(zip(terms, numbers[4:], strict=True)))
 
 
 # =============================================================================
@@ -759,16 +781,19 @@ def optimize(
 ) -> OptimizationRun:
     """The loop: evaluate, backpropagate to the pixels, step, clamp to [0, 1], keep the best image.
 
-    ``image`` (requires_grad) is changed in place. Ctrl-C, ``stop`` and a loss
-    that blows up end the loop early, and the best image so far is kept. One
-    thing beyond notebook 05's hand-written loop: L-BFGS is restarted when it
-    finds no descent direction (its curvature memory can go stale on a
-    non-convex objective). Introduced in notebook 05.
+    ``image`` (requires_grad) is changed in place. ``callback(step, image,
+    losses)`` is called after every step; ``stop.is_set()``, Ctrl-C and a loss
+    that blows up end the loop early, and the best image so far is kept.
+    Beyond notebook 05's hand-written loop: L-BFGS is restarted when it finds
+    no descent direction (its curvature memory can go stale on a non-convex
+    objective) and when the objective's weights change during the run (then
+    the best image is counted from there). Introduced in notebook 05.
     """
     lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr
     opt = new_optimizer(optimizer, image, lr)
     history = LossHistory() if history is None else history
     best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
+    version = getattr(objective, "version", 0)
     longer_side = max(image.shape[-2:])
     evaluated: list[Losses] = []
 
@@ -785,6 +810,10 @@ def optimize(
             if stop is not None and stop.is_set():
                 stopped = "stopped"
                 break
+            if getattr(objective, "version", 0) != version:  # its weights were changed (the studio's sliders)
+                version, best_loss = objective.version, math.inf  # losses of other weights do not compare
+                if optimizer == "lbfgs":
+                    opt = new_optimizer(optimizer, image, lr)  # its curvature estimate was of the old objective
             before = image.detach().clone()
             evaluated.clear()
             opt.step(closure)
@@ -1045,6 +1074,7 @@ def stylize(
     model: nn.Module | None = None,
     callback: Callback | None = None,
     stop: StopFlag | None = None,
+    on_objective: Callable[[StyleTransferLoss], Any] | None = None,
     **changes: Any,
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
@@ -1054,7 +1084,9 @@ def stylize(
     ``stylize(photo, painting, style_weight=10)``. ``model``: from `load_vgg19`
     (else loaded from ``settings.weights``). ``callback`` and ``stop`` as in
     `optimize`; Ctrl-C, ``stop`` and a diverging loss keep the best image so
-    far. A run repeats exactly on the same machine, device and precision.
+    far. ``on_objective`` is called with each scale's `StyleTransferLoss` as
+    it is made: the studio keeps it to change the weights during the run. A
+    run repeats exactly on the same machine, device and precision.
     Introduced in notebook 05.
     """
     settings = (settings or Settings()).replace(**changes)
@@ -1092,6 +1124,8 @@ def stylize(
                 style_layer_weights=layer_weights, tv_weight=s.tv_weight, content_layer=s.content_layer,
                 autocast_dtype=autocast_dtype,
             )
+            if on_objective is not None:
+                on_objective(objective)
             image = initial_image(s.init, content_tensor, s.seed) if image is None else upscale(image, content_tensor)
             # Channels-last ("NHWC") is the layout oneDNN and cuDNN convolutions prefer, and every activation
             # follows the image's; L-BFGS needs the standard layout (it flattens the image with .view(-1)).

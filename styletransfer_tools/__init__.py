@@ -3,13 +3,13 @@
 Each module imports the core; the core never imports them::
 
     cli.py          the `styletransfer` command: flags built from `Settings`, exit codes
-    panel.py        the ipywidgets slider panel of notebook 06, controls built from `Settings`
+    studio.py       notebook 06's studio: controls built from `Settings` that act during a run
     notebook.py     figures, the live preview and `notebook_settings` for the notebooks
     checkpoints.py  a features-only copy of the VGG19 weights, the ImageNet top-5 check
     files.py        writing images and records whole or not at all
 
       cli ──> checkpoints ──> files ──> styletransfer_utils (the core)
       cli ──────────────────> files
-      panel ──────────────────────────> styletransfer_utils
+      studio ──> files ───────────────> styletransfer_utils
       notebook ───────────────────────> styletransfer_utils
 """

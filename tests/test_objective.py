@@ -80,10 +80,10 @@ def test_equal_layer_weights_give_comparable_shares(model, content_image, style_
     """Each style layer's term is a relative error: at the content photo each is of order one."""
     objective = st.StyleTransferLoss(model, st.image_to_tensor(content_image), st.image_to_tensor(style_image))
     with torch.no_grad():
-        features = objective.features(st.image_to_tensor(content_image))
-    terms = [objective.style_scales[name] * st.style_loss(features, objective.style_targets, {name: 1.0}).item()
-             for name in st.STYLE_LAYERS]
-    assert all(0.01 < term < 100 for term in terms), terms
+        losses = objective(st.image_to_tensor(content_image))[1]
+    assert list(losses.style_layers) == list(st.STYLE_LAYERS)
+    assert sum(losses.style_layers.values()) == pytest.approx(losses.style, rel=1e-5)
+    assert all(0.01 < term < 100 for term in losses.style_layers.values()), losses.style_layers
 
 
 def test_a_black_style_image_gives_a_finite_objective_and_a_picture(tmp_path, content_image):

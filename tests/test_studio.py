@@ -1,0 +1,183 @@
+"""The studio of notebook 06, driven from Python without a browser (tests/test_browser.py uses a real one)."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+
+import pytest
+
+import styletransfer_utils as st
+
+pytest.importorskip("ipywidgets")
+from styletransfer_tools.studio import LIVE_SETTINGS, MODEL_SETTINGS, Studio  # noqa: E402
+
+
+@pytest.fixture()
+def studio(model, content_image, style_image, tmp_path):
+    made = Studio(model, content_image, style_image, size=48, steps=3, save_folder=tmp_path / "saved")
+    made.redraw_every, made.drawing_share = 0, math.inf  # redraw at every step: the tests count redraws
+    return made
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.01)
+    assert condition()
+
+
+def test_controls_set_the_stylize_settings(studio):
+    studio.controls["content_weight"].value = 10.0
+    studio.controls["style_weight"].value = 100.0
+    studio.layer_weights["relu3_1"].value = studio.layer_weights["relu3_1"].min  # the left end: off
+    studio.controls["steps"].value = 7
+    studio.controls["optimizer"].value = "adam"
+    studio.controls["lr"].value = "0.05"
+    settings = studio.settings()
+    assert settings.content_weight == pytest.approx(10.0) and settings.style_weight == pytest.approx(100.0)
+    assert settings.style_layer_weights == {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 0.0, "relu4_1": 1.0,
+                                            "relu5_1": 1.0}
+    assert (settings.steps, settings.optimizer, settings.lr) == (7, "adam", 0.05)
+
+
+def test_layer_sliders_are_logarithmic_and_reach_zero(studio):
+    slider = studio.layer_weights["relu2_1"]
+    assert type(slider).__name__ == "FloatLogSlider" and slider.value == 1.0
+    slider.value = 10.0**slider.max
+    assert studio.settings().style_layer_weights["relu2_1"] == pytest.approx(100.0)
+    slider.value = 10.0**slider.min
+    assert studio.settings().style_layer_weights["relu2_1"] == 0.0
+
+
+def test_a_bad_text_value_is_a_clear_error(studio):
+    studio.controls["lr"].value = "fast"
+    with pytest.raises(st.ParameterError, match="lr must be a number, or empty"):
+        studio.settings()
+    studio.controls["lr"].value = "-1"
+    with pytest.raises(st.ParameterError, match="lr must be greater than 0"):
+        studio.settings()
+
+
+def test_the_studio_keeps_the_settings_it_is_given(model, content_image, style_image):
+    """Ranges stretch to hold the starting values: Run does what `stylize` would do with the same settings."""
+    given = st.Settings(size=16, content_weight=0.0, style_weight=1e4, tv_weight=1e-7,
+                        style_layer_weights={"relu1_1": 300.0}, init=content_image, seed=None)
+    assert Studio(model, content_image, style_image, given).settings() == given
+
+
+def test_run_updates_preview_plot_progress_shares_and_readout(studio):
+    before = (studio.preview.value, studio.loss_plot.value, studio.readout.value)
+    studio.run_button.click()
+    assert studio.run_button.disabled and not studio.stop_button.disabled
+    result = studio.wait(60)
+    assert result is not None and result.steps_run == 3
+    assert studio.preview.value != before[0] and bytes(studio.preview.value).startswith(b"\x89PNG")
+    assert studio.loss_plot.value != before[1] and bytes(studio.loss_plot.value).startswith(b"\x89PNG")
+    assert "done" in studio.readout.value and "steps/s" in studio.progress.value
+    assert all(name in studio.shares.value for name in st.STYLE_LAYERS)
+    assert studio.redraws == 3 and studio.first_preview_seconds is not None
+    assert not studio.run_button.disabled and studio.stop_button.disabled and not studio.continue_button.disabled
+    assert len(studio.history_strip.children) == 1 and "β 1" in studio.history_strip.children[0].children[1].value
+
+
+def test_moving_a_slider_during_a_run_changes_the_objective_from_the_next_step(studio):
+    """β × 1000 mid-run: the style term jumps by that factor, the run goes on without restarting."""
+    studio.controls["steps"].value = 40
+    studio.controls["scales"].value = "1"
+    gate, resume = threading.Event(), threading.Event()
+    real_step = studio._step
+
+    def step(number, image, losses):  # hold the run after step 3 until the slider has moved
+        real_step(number, image, losses)
+        if number == 3:
+            gate.set()
+            resume.wait(30)
+        if number == 4:
+            studio.stop()
+
+    studio._step = step
+    studio.run()
+    assert gate.wait(60)
+    studio.controls["style_weight"].value = 1000.0  # what the browser does: the kernel thread sets the value
+    resume.set()
+    result = studio.wait(60)
+    history = result.history
+    assert result.steps_run == 5 and studio.changes == 1  # one more step ran, with the new weight
+    assert history.style[4] > 100 * history.style[3]  # one step of the optimiser cannot do that: β did
+    assert result.settings.style_weight == 1.0  # the record says what the run started with
+    assert "changed 1 time" in studio.readout.value
+
+
+def test_set_weights_matches_a_new_objective(model, content_image, style_image):
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style)
+    objective.set_weights(style_weight=5.0, tv_weight=0.1, style_layer_weights={"relu1_1": 0.0, "relu2_1": 2.0})
+    fresh = st.StyleTransferLoss(model, content, style, style_weight=5.0, tv_weight=0.1,
+                                 style_layer_weights={"relu1_1": 0.0, "relu2_1": 2.0})
+    image = st.image_to_tensor(style_image.resize(content_image.size))
+    assert objective(image)[1].total == pytest.approx(fresh(image)[1].total, rel=1e-6)
+    with pytest.raises(st.ParameterError, match="make a new one"):
+        fresh.set_weights(style_layer_weights={"relu5_1": 1.0})
+
+
+def test_optimize_restarts_lbfgs_and_the_best_image_when_weights_change(model, content_image, style_image):
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style)
+
+    def callback(step, image, losses):
+        if step == 2:
+            objective.set_weights(style_weight=1e-6)  # the style term nearly vanishes: losses fall a lot
+
+    run = st.optimize(objective, content.clone().requires_grad_(True), steps=5, callback=callback)
+    assert run.best_step >= 3 and run.best_loss < min(run.history.total[:3])
+
+
+def test_continue_goes_on_from_the_last_picture(studio):
+    studio.run()
+    first = studio.wait(60)
+    studio.continue_button.click()
+    second = studio.wait(60)
+    assert second.settings.scales == 1 and second.history.total[0] == pytest.approx(first.history.total[-1], rel=0.2)
+    assert len(studio.history_strip.children) == 2
+
+
+def test_stop_ends_the_run_and_keeps_the_best_image(studio):
+    studio.controls["steps"].value = 500
+    studio.run_button.click()
+    wait_for(lambda: "step" in studio.readout.value)
+    studio.stop_button.click()
+    result = studio.wait(60)
+    assert result.stopped == "stopped" and 0 < result.steps_run < 500
+    assert result.best_image.size == (48, 36)
+    assert "stopped early" in studio.readout.value
+
+
+def test_save_writes_the_image_and_its_record(studio, tmp_path):
+    studio.run()
+    studio.wait(60)
+    image, record = studio.save()
+    assert image.parent == tmp_path / "saved" and image.suffix == ".png"
+    facts = json.loads(record.read_text())
+    assert facts["settings"]["steps"] == 3 and facts["output"] == str(image)
+
+
+def test_errors_show_in_the_readout_and_reach_wait(studio):
+    studio.content.images["broken"] = "no/such/photo.jpg"
+    studio.content.dropdown.options = list(studio.content.images)
+    studio.content.dropdown.value = "broken"
+    studio.run_button.click()
+    with pytest.raises(st.ImageError):
+        studio.wait(60)
+    assert "error" in studio.readout.value and not studio.run_button.disabled
+
+
+def test_bundled_images_are_offered(studio):
+    assert "astronaut.jpg" in studio.style.dropdown.options and "stained_glass.png" in studio.style.dropdown.options
+
+
+def test_live_and_model_settings_are_fields():
+    names = {f.name for f in st.dataclasses.fields(st.Settings)}
+    assert set(LIVE_SETTINGS) <= names and set(MODEL_SETTINGS) <= names
