@@ -2,6 +2,7 @@
 #   make run    set up, then stylize the bundled photo with the bundled style
 #   make test   set up, then run every test, the notebooks included (what CI runs)
 #   make lab    set up, then open the notebooks in JupyterLab
+#   make student  write the student edition of the notebooks into student/ (see README.md)
 # Set-up is a virtual environment in .venv with requirements.txt and this
 # project installed in editable mode; it is redone when either file changes.
 
@@ -10,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lab lint benchmark quality clean
+.PHONY: setup run test lab lint benchmark quality student clean
 
 setup: $(STAMP)
 
@@ -40,6 +41,9 @@ benchmark: setup
 
 quality: setup
 	$(BIN)/python benchmarks/benchmark_quality.py $(ARGS)
+
+student: setup
+	$(BIN)/python -m styletransfer_tools.student $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info

@@ -468,6 +468,25 @@ def min_image_side(layers: Iterable[str]) -> int:
     return 2 ** sum(1 for name in VGG19_LAYER_NAMES[:deepest] if name.startswith("pool"))
 
 
+POOLINGS = ("max", "avg")
+
+
+def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
+    """The same network with max pooling (as torchvision trained it) or average pooling (as the paper used).
+
+    The paper found that average pooling "improves the gradient flow and one
+    obtains slightly more appealing results". The convolutions are shared, not
+    copied; only the five pooling layers are swapped. Introduced in notebook 02.
+    """
+    if pooling not in POOLINGS:
+        raise ParameterError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
+    kind = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+    layers = [kind(2, 2) if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)) else layer for layer in model]
+    swapped = nn.Sequential(*layers)
+    swapped.weights_source = getattr(model, "weights_source", "weights supplied by the caller")
+    return swapped.eval()
+
+
 def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = STYLE_LAYERS) -> dict[str, Tensor]:
     """Run ``image`` (values in [0, 1]) through VGG19 and keep the named activations.
 
@@ -904,6 +923,8 @@ class Settings:
     seed: int | None = setting(0, int, "seed of the noise for init='noise'", optional=True)
     scales: int | None = setting(None, int, "resolutions of the coarse-to-fine schedule; None: from size, "
                                  "1: full size only", at_least=1)
+    pooling: str = setting("max", str, "VGG19's pooling: max, as torchvision trained it, or avg, as in the paper",
+                           choices=POOLINGS)
     precision: str = setting("auto", str, "network precision; auto: bf16 where the hardware has it natively",
                              choices=PRECISIONS)
     device: str = setting("auto", str, "auto, cpu, cuda, cuda:N or mps", optional=True)
@@ -1109,7 +1130,7 @@ def stylize(
     elongated = min(content_image.size, style_image.size, key=lambda shape: min(shape) / max(shape))
     schedule = scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales,
                               min_image_side(used or ["conv1_1"]))
-    model = (load_vgg19(s.weights, device) if model is None else model).to(device)
+    model = with_pooling((load_vgg19(s.weights, device) if model is None else model).to(device), s.pooling)
 
     history = LossHistory()
     image: Tensor | None = None

@@ -7,6 +7,8 @@ Each module imports the core; the core never imports them::
     notebook.py     figures, the live preview and `notebook_settings` for the notebooks
     checkpoints.py  a features-only copy of the VGG19 weights, the ImageNet top-5 check
     files.py        writing images and records whole or not at all
+    snapshots.py    a picture every N steps, and a GIF timelapse of a run (a `stylize` callback)
+    student.py      the student edition of the notebooks, and the autograder
 
       cli ──> checkpoints ──> files ──> styletransfer_utils (the core)
       cli ──────────────────> files

@@ -2,11 +2,13 @@
 
 * `save_features_checkpoint`: the 80 MB of feature layers out of torchvision's
   548 MB file, for classrooms that copy the weights onto every machine;
-* `imagenet_top5`: a check that the weights are trained (notebook 02).
+* `imagenet_top5`: a check that the weights are trained (notebook 02);
+* `weights_fingerprint`: which weights made a picture, for run records.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -35,6 +37,19 @@ def save_features_checkpoint(source: str | os.PathLike, destination: str | os.Pa
     state = features_state_dict(checkpoint, vgg19_skeleton())
     return write_atomically(destination, lambda stream: torch.save(
         {f"features.{key}": tensor.contiguous() for key, tensor in state.items()}, stream))
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 of the network's weights, in layer order: which weights made a picture, for a run record.
+
+    Computed from the tensors, not the file, so a full checkpoint and its
+    features-only copy give the same fingerprint.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def imagenet_top5(image: Image.Image, weights: str | os.PathLike = "imagenet") -> list[tuple[str, float]]:

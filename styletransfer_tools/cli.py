@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image
 from torch import Tensor, nn
 
-from styletransfer_tools.checkpoints import save_features_checkpoint
+from styletransfer_tools.checkpoints import save_features_checkpoint, weights_fingerprint
 from styletransfer_tools.files import save_image, save_record
+from styletransfer_tools.snapshots import Snapshots
 from styletransfer_utils import (
     DEFAULT_CONTENT,
     DEFAULT_STYLE,
@@ -108,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
     parser.add_argument("--record", default=None, metavar="PATH.json",
                         help="also write a JSON record of the run: settings, weights, timing, loss history")
+    parser.add_argument("--from-record", default=None, metavar="PATH.json",
+                        help="take the settings, content and style of a run record (flags given here still win)")
+    parser.add_argument("--save-every", type=int, default=None, metavar="N",
+                        help="also write the picture every N steps, as OUTPUT-stepNNNN.png")
+    parser.add_argument("--timelapse", default=None, metavar="PATH.gif",
+                        help="also write an animated GIF of the run (a frame every --save-every steps, "
+                        "else about 40 frames)")
     for field in dataclasses.fields(Settings):
         meta = field.metadata
         kind = parse_layer_weights if field.name == "style_layer_weights" else meta["kind"]
@@ -141,9 +151,10 @@ def settings_table() -> str:
 
 
 def run_with_progress(
-    content: Image.Image, style: Image.Image, settings: Settings, model: nn.Module, quiet: bool
+    content: Image.Image, style: Image.Image, settings: Settings, model: nn.Module, quiet: bool,
+    snapshots: Snapshots | None = None,
 ) -> StyleTransferResult:
-    """`stylize` with a tqdm progress bar as its callback."""
+    """`stylize` with a tqdm progress bar (and the snapshots, if any) as its callback."""
     from tqdm.auto import tqdm
 
     with tqdm(total=settings.steps, disable=quiet, unit="step", desc="stylizing") as bar:
@@ -151,8 +162,23 @@ def run_with_progress(
         def progress(step: int, image: Tensor, losses: Losses) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses.total:.4g}", refresh=False)
+            if snapshots is not None:
+                snapshots(step, image, losses)
 
         return stylize(content, style, settings, model=model, callback=progress)
+
+
+def read_record(path: str) -> dict:
+    """A run record written by --record (or the studio's Save), checked enough to run it again."""
+    try:
+        record = json.loads(Path(path).read_text())
+        settings = record["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ParameterError(f"from_record={path!r} is not a readable run record ({error}).") from None
+    if settings.get("init") not in (None, "content", "noise") and not Path(str(settings["init"])).exists():
+        raise ParameterError(f"The record's run started from an image that is not a file here "
+                             f"({settings['init']}); give init=PATH.")
+    return record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,7 +186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["features-only"]:
         return features_only_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    early, _ = parser.parse_known_args(argv)
+    if early.from_record:
+        try:
+            record = read_record(early.from_record)
+        except StyleTransferError as error:
+            return fail(error)
+        parser.set_defaults(**{name: value for name, value in record["settings"].items() if name in SETTINGS},
+                            content=record.get("content", DEFAULT_CONTENT), style=record.get("style", DEFAULT_STYLE))
+    args = parser.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
         # Everything a user can get wrong is checked before the (possibly long) weights download.
@@ -168,12 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = choose_device(settings.device)
         choose_precision(settings.precision, device)
         content, style = as_image(args.content, "content"), as_image(args.style, "style")
+        every = args.save_every or (max(1, settings.steps // 40) if args.timelapse else None)
+        folder = Path(args.output).parent
+        snapshots = Snapshots(every, folder if args.save_every else None) if every else None
         say(f"Loading VGG19 on {device} ...")
         model = load_vgg19(settings.weights, device)
         say(f"Weights: {model.weights_source}")
         if settings.weights == "random":
             say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
-        result = run_with_progress(content, style, settings, model, args.quiet)
+        result = run_with_progress(content, style, settings, model, args.quiet, snapshots)
     except StyleTransferError as error:
         return fail(error)
     except KeyboardInterrupt:
@@ -181,8 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     try:
         output = save_image(result.best_image, args.output)
+        if snapshots is not None and args.save_every:  # step0040.png -> OUTPUT-step0040.png
+            for path in snapshots.written:
+                path.replace(path.with_name(f"{output.stem}-{path.name}"))
+        if args.timelapse:
+            snapshots.write_gif(args.timelapse)
         if args.record:
-            record = {"content": str(args.content), "style": str(args.style), "output": str(output)}
+            record = {"content": str(args.content), "style": str(args.style), "output": str(output),
+                      "weights_sha256": weights_fingerprint(model)}
             save_record({**record, **result.record()}, args.record)
     except StyleTransferError as error:
         return fail(error)

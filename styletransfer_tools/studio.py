@@ -85,7 +85,7 @@ def control_for(field: dataclasses.Field, value: Any):
         if value > 0:
             low, high = min(low, math.floor(math.log10(value)) - 1), max(high, math.ceil(math.log10(value)))
         control = widgets.FloatLogSlider(value=max(value, 10.0**low), base=10, min=low, max=high, step=0.25,
-                                         continuous_update=False, **common)
+                                         readout_format=".3g", continuous_update=False, **common)
     elif meta["slider"] and meta["kind"] is int:
         _, low, high, step = meta["slider"]
         control = widgets.IntSlider(value=value, min=min(low, value), max=max(high, value), step=step,
@@ -184,7 +184,7 @@ class Studio:
         self.layer_weights = {}
         for name in dict.fromkeys([*STYLE_LAYERS, *start]):
             slider = widgets.FloatLogSlider(
-                value=max(start.get(name, 0.0), 10.0**low), base=10, min=low, max=high, step=0.25,
+                value=max(start.get(name, 0.0), 10.0**low), base=10, min=low, max=high, step=0.25, readout_format=".3g",
                 description=f"w {name}", continuous_update=False, tooltip=layer_field.metadata["help"]
                 + " The slider's left end is 0 (the layer is off).", style={"description_width": "9em"},
                 layout=widgets.Layout(width="27em"))
@@ -340,7 +340,10 @@ class Studio:
                                   on_objective=self._new_objective)
             self._show_picture(self.result.best_image)
             self._draw_plot()
-            ending = f"stopped early ({self.result.stopped})" if self.result.stopped else "done"
+            stopped = self.result.stopped
+            ending = "done" if not stopped else "stopped early" + ("" if stopped == "stopped" else f" ({stopped})")
+            self.progress.value = (f"{self.result.steps_run} steps in {self.result.seconds:.1f} s "
+                                   f"({self.result.steps_run / max(self.result.seconds, 1e-9):.1f} steps/s)")
             if self.result.steps_run == 0:
                 self.readout.value = f"<b>{ending}</b> before the first step; nothing changed."
                 return

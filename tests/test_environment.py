@@ -28,8 +28,25 @@ def conda_dependencies() -> dict[str, str]:
     return pins
 
 
+def conda_pip_section() -> dict[str, str]:
+    """The exact pins under environment.yml's ``pip:`` (packages installed from PyPI there too)."""
+    pins = {}
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        match = re.match(r"^\s{6}- ([A-Za-z0-9_.-]+)==([0-9.]+)\s*(#.*)?$", line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
 def test_conda_and_pip_name_the_same_packages():
-    assert sorted(conda_dependencies()) == sorted(pip_requirements())
+    assert not set(conda_dependencies()) & set(conda_pip_section())
+    assert sorted([*conda_dependencies(), *conda_pip_section()]) == sorted(pip_requirements())
+
+
+def test_conda_pip_section_pins_match_pip_exactly():
+    pip = pip_requirements()
+    for name, version in conda_pip_section().items():
+        assert pip[name] == version, (name, version, pip[name])
 
 
 def test_conda_pins_match_pip_versions():

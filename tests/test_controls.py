@@ -1,0 +1,99 @@
+"""The controls beyond the paper's basics: pooling, snapshots and a timelapse, run records that run again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import styletransfer_utils as st
+from styletransfer_tools import checkpoints, files
+from styletransfer_tools.snapshots import Snapshots
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "styletransfer_utils.py"), *args], capture_output=True,
+                          text=True, timeout=120, env=os.environ)
+
+
+def test_average_pooling_swaps_only_the_poolings(model, content_image):
+    avg = st.with_pooling(model, "avg")
+    assert [type(layer).__name__ for layer in avg].count("AvgPool2d") == 5 and "MaxPool2d" not in str(avg)
+    assert all(a is b for a, b in zip(avg, model, strict=True) if isinstance(a, torch.nn.Conv2d))
+    image = st.image_to_tensor(content_image)
+    with torch.no_grad():
+        first = st.extract_features(avg, image, ["relu1_2"])["relu1_2"]
+        second_block = avg[5](F.avg_pool2d(first, 2))  # conv2_1 after an average pooling, by hand
+        assert torch.allclose(st.extract_features(avg, image, ["conv2_1"])["conv2_1"], second_block, atol=1e-5)
+        assert not torch.allclose(st.extract_features(model, image, ["conv2_1"])["conv2_1"], second_block)
+    with pytest.raises(st.ParameterError, match="pooling must be one of max, avg"):
+        st.with_pooling(model, "min")
+
+
+def test_pooling_changes_the_run(model, content_image, style_image):
+    runs = {p: st.stylize(content_image, style_image, model=model, size=48, steps=3, pooling=p) for p in st.POOLINGS}
+    assert runs["max"].history.style != runs["avg"].history.style
+    assert runs["avg"].settings.pooling == "avg" and runs["avg"].record()["settings"]["pooling"] == "avg"
+
+
+def test_snapshots_keep_every_nth_picture_and_make_a_gif(model, content_image, style_image, tmp_path):
+    snapshots = Snapshots(every=2, folder=tmp_path)
+    st.stylize(content_image, style_image, model=model, size=64, steps=6, callback=snapshots)
+    assert [step for step, _ in snapshots.frames] == [1, 3, 5]
+    assert sorted(p.name for p in tmp_path.glob("step*.png")) == ["step0002.png", "step0004.png", "step0006.png"]
+    gif = Image.open(snapshots.write_gif(tmp_path / "run.gif"))
+    assert gif.n_frames == 3 and gif.size == (64, 48)
+    with pytest.raises(st.ParameterError, match="every must be at least 1"):
+        Snapshots(every=0)
+
+
+def test_command_line_save_every_timelapse_and_record(pair_paths, checkpoint_path, tmp_path):
+    output, record, gif = tmp_path / "out.png", tmp_path / "run.json", tmp_path / "run.gif"
+    result = cli("--content", pair_paths[0], "--style", pair_paths[1], "--output", str(output), "--size", "48",
+                 "--steps", "4", "--weights", str(checkpoint_path), "--save-every", "2", "--timelapse", str(gif),
+                 "--record", str(record), "--pooling", "avg")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("out-step*.png")) == ["out-step0002.png", "out-step0004.png"]
+    assert Image.open(gif).n_frames == 2
+    facts = json.loads(record.read_text())
+    assert facts["settings"]["pooling"] == "avg"
+    assert facts["weights_sha256"] == checkpoints.weights_fingerprint(st.load_vgg19(checkpoint_path))
+
+
+def test_a_run_from_its_record_gives_the_same_picture(pair_paths, checkpoint_path, tmp_path):
+    first, again, record = tmp_path / "first.png", tmp_path / "again.png", tmp_path / "run.json"
+    made = cli("--content", pair_paths[0], "--style", pair_paths[1], "--output", str(first), "--size", "40",
+               "--steps", "3", "--style-weight", "3", "--optimizer", "adam", "--weights", str(checkpoint_path),
+               "--record", str(record))
+    assert made.returncode == 0, made.stderr
+    rerun = cli("--from-record", str(record), "--output", str(again))
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(record.read_text())["settings"]["style_weight"] == 3.0
+    assert list(Image.open(first).getdata()) == list(Image.open(again).getdata())
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    refused = cli("--from-record", str(broken))
+    assert refused.returncode == 2 and "is not a readable run record" in refused.stderr
+
+
+def test_the_fingerprint_names_the_weights_not_the_file(tmp_path, checkpoint_path):
+    full = st.load_vgg19(checkpoint_path)
+    small = checkpoints.save_features_checkpoint(checkpoint_path, tmp_path / "features.pth")
+    assert checkpoints.weights_fingerprint(st.load_vgg19(small)) == checkpoints.weights_fingerprint(full)
+    assert checkpoints.weights_fingerprint(st.load_vgg19("random")) != checkpoints.weights_fingerprint(full)
+
+
+@pytest.fixture()
+def pair_paths(tmp_path, content_image, style_image):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return str(files.save_image(content_image, folder / "c.png")), str(files.save_image(style_image, folder / "s.png"))
