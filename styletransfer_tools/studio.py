@@ -390,23 +390,32 @@ class Studio:
         self.preview.value = _png(image)
 
     def _draw_plot(self) -> None:
+        """The loss curves of the run so far; one figure, kept and redrawn (making a new one costs twice as much)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        history = self.live_history
-        figure = Figure(figsize=(4.8, 2.4), dpi=80, layout="constrained")
-        axis = figure.add_subplot()
-        for name in ("total", "content", "style", "tv"):
-            values = getattr(history, name)
-            if any(values):
-                axis.plot(values, label=name, lw=2 if name == "total" else 1)
-        if any(history.total):
+        if not hasattr(self, "_plot"):
+            figure = Figure(figsize=(4.8, 2.4), dpi=80, layout="constrained")
+            axis = figure.add_subplot()
+            lines = {name: axis.plot([], [], label=name, lw=2 if name == "total" else 1)[0]
+                     for name in ("total", "content", "style", "tv")}
             axis.set_yscale("log")
-            axis.legend(fontsize=7)
-        axis.set_xlabel("step", fontsize=8)
-        axis.tick_params(labelsize=7)
+            axis.set_xlabel("step", fontsize=8)
+            axis.tick_params(labelsize=7)
+            self._plot = (FigureCanvasAgg(figure), axis, lines)
+        canvas, axis, lines = self._plot
+        for name, line in lines.items():
+            values = getattr(self.live_history, name)
+            shown = [v if v > 0 else float("nan") for v in values]  # a log scale has no 0
+            line.set_data(range(len(values)), shown)
+            line.set_visible(any(values))
+        axis.relim(visible_only=True)
+        axis.autoscale_view()
+        shown = [line for line in lines.values() if line.get_visible()]
+        if shown:
+            axis.legend(handles=shown, fontsize=7)
         buffer = io.BytesIO()
-        FigureCanvasAgg(figure).print_png(buffer)
+        canvas.print_png(buffer)
         self.loss_plot.value = buffer.getvalue()
 
     def _show_shares(self, losses: Losses) -> None:
