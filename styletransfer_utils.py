@@ -888,6 +888,9 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
 # record its fields from `dataclasses.fields(Settings)`.
 
 
+COLORS = ("style", "content", "luminance", "histogram")  # Gatys et al. 2017, "Controlling Perceptual Factors"
+
+
 def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: float | None = None,
             above: bool = False, choices: Sequence[str] | None = None, optional: bool = False,
             slider: tuple | None = None) -> Any:
@@ -923,6 +926,9 @@ class Settings:
     seed: int | None = setting(0, int, "seed of the noise for init='noise'", optional=True)
     scales: int | None = setting(None, int, "resolutions of the coarse-to-fine schedule; None: from size, "
                                  "1: full size only", at_least=1)
+    color: str = setting("style", str, "colours of the result: style (the paper's), content (the photo's, put "
+                         "back afterwards), luminance (only luminance is transferred), histogram (the style image "
+                         "recoloured to the photo's colours first)", choices=COLORS)
     pooling: str = setting("max", str, "VGG19's pooling: max, as torchvision trained it, or avg, as in the paper",
                            choices=POOLINGS)
     precision: str = setting("auto", str, "network precision; auto: bf16 where the hardware has it natively",
@@ -1067,6 +1073,27 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
     return (resize_tensor(image, shape) + detail).clamp(0, 1)
 
 
+def keep_colours(picture: Image.Image, photo: Image.Image) -> Image.Image:
+    """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
+    photo's colours. jcjohnson/neural-style's ``-original_colors``; Gatys et al. 2017 discuss it."""
+    _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
+    return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
+
+
+def match_colours(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
+    """``image`` recoloured so that its colours have ``target``'s mean and covariance (Gatys et al. 2017's
+    colour histogram matching, by a linear map); with ``luminance_only``, its grey levels get ``target``'s
+    mean and spread, and the result is grey."""
+    if luminance_only:
+        grey, goal = (np.asarray(picture.convert("L"), np.float64) for picture in (image, target))
+        matched = (grey - grey.mean()) / (grey.std() + 1e-6) * goal.std() + goal.mean()
+        return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    pixels, goal = (np.asarray(picture, np.float64).reshape(-1, 3) for picture in (image, target))
+    spread, wanted = (np.linalg.cholesky(np.cov(x.T) + 1e-3 * np.eye(3)) for x in (pixels, goal))
+    matched = (pixels - pixels.mean(0)) @ (wanted @ np.linalg.inv(spread)).T + goal.mean(0)
+    return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8).reshape(image.height, image.width, 3))
+
+
 def as_image(source: ImageSource, role: str) -> Image.Image:
     """A path or a PIL image (content, style or init), as an RGB PIL image."""
     if isinstance(source, Image.Image):
@@ -1124,7 +1151,12 @@ def stylize(
             warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
                           f"{s.size} px on its longer side and will look soft. Use a larger image or a smaller size.",
                           stacklevel=2)
-    content_image = resize_longer_side(content_image, s.size)
+    content_image = photo = resize_longer_side(content_image, s.size)
+    if s.color in ("luminance", "histogram"):  # colour control (Gatys et al. 2017): what the run sees
+        style_image = match_colours(style_image, photo, luminance_only=s.color == "luminance")
+        content_image = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
+    finish = (lambda picture: keep_colours(picture, photo)) if s.color in ("content", "luminance") else (
+        lambda picture: picture)
     layer_weights = check_style_layer_weights(s.style_layer_weights)
     used = [s.content_layer] * bool(s.content_weight) + [n for n, w in layer_weights.items() if w and s.style_weight]
     elongated = min(content_image.size, style_image.size, key=lambda shape: min(shape) / max(shape))
@@ -1173,8 +1205,8 @@ def stylize(
                           f"(for example size={s.size // 2}){advice}.") from None
     final_shape = (content_image.height, content_image.width)
     return StyleTransferResult(
-        image=tensor_to_image(resize_tensor(image.detach(), final_shape)),
-        best_image=tensor_to_image(resize_tensor(run.best, final_shape)),
+        image=finish(tensor_to_image(resize_tensor(image.detach(), final_shape))),
+        best_image=finish(tensor_to_image(resize_tensor(run.best, final_shape))),
         history=history, best_step=run.best_step, best_loss=run.best_loss, steps_run=len(history),
         stopped=run.stopped, seconds=time.perf_counter() - started,
         weights_source=getattr(model, "weights_source", "weights supplied by the caller"), device=str(device),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,3 +98,30 @@ def pair_paths(tmp_path, content_image, style_image):
     folder = tmp_path / "in"
     folder.mkdir()
     return str(files.save_image(content_image, folder / "c.png")), str(files.save_image(style_image, folder / "s.png"))
+
+
+def chroma(picture: Image.Image) -> np.ndarray:
+    return np.asarray(picture.convert("YCbCr"), dtype=np.int16)[..., 1:]
+
+
+@pytest.mark.parametrize("color", ["content", "luminance"])
+def test_keeping_the_photos_colours_leaves_its_chroma_unchanged(model, content_image, style_image, color):
+    """Luminance-only transfer and the post-hoc swap both give the photo's chroma back, within rounding."""
+    result = st.stylize(content_image, style_image, model=model, size=64, steps=3, color=color, style_weight=100)
+    photo = st.resize_longer_side(content_image, 64)
+    assert np.abs(chroma(result.best_image) - chroma(photo)).max() <= 2
+    plain = st.stylize(content_image, style_image, model=model, size=64, steps=3, style_weight=100)
+    assert np.abs(chroma(plain.best_image) - chroma(photo)).max() > 2  # without it the colours do move
+
+
+def test_histogram_matching_gives_the_style_the_photos_colour_statistics():
+    content_image = st.load_image(st.DEFAULT_CONTENT, max_size=96)
+    style_image = st.load_image(st.DEFAULT_STYLE, max_size=96)
+    matched = np.asarray(st.match_colours(style_image, content_image), dtype=np.float64).reshape(-1, 3)
+    photo = np.asarray(content_image, dtype=np.float64).reshape(-1, 3)
+    assert np.abs(matched.mean(0) - photo.mean(0)).max() < 8  # not exact: values beyond 0-255 are clipped
+    before = np.asarray(style_image, dtype=np.float64).reshape(-1, 3)
+    # clipping to 0-255 keeps it from being exact; it must still be far closer to the photo's than before
+    assert np.abs(np.cov(matched.T) - np.cov(photo.T)).max() < 0.5 * np.abs(np.cov(before.T) - np.cov(photo.T)).max()
+    grey = st.match_colours(style_image, content_image, luminance_only=True)
+    assert np.ptp(np.asarray(grey, dtype=np.int16), axis=2).max() == 0  # grey: R = G = B
