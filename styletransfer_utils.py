@@ -606,6 +606,18 @@ def check_loss_weights(content_weight: float, style_weight: float, tv_weight: fl
         raise ParameterError("content_weight, style_weight and tv_weight are all zero: there is nothing to optimise.")
 
 
+def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
+    """How much each of ``count`` style images counts, summing to 1; None: equally."""
+    blend = [1.0] * count if blend is None else list(blend)
+    if len(blend) != count:
+        raise ParameterError(f"style_blend has {len(blend)} weight(s) for {count} style image(s): give one each.")
+    for weight in blend:
+        check_number("style_blend", weight)
+    if not sum(blend):
+        raise ParameterError("style_blend weights are all zero: give at least one style image a weight.")
+    return [weight / sum(blend) for weight in blend]
+
+
 def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
     """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
     if weights is None:
@@ -619,7 +631,7 @@ def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, 
 
 
 class StyleTransferLoss:
-    """The full objective  α·content + β·style + tv_weight·TV  for one content/style pair.
+    """The full objective  α·content + β·style + tv_weight·TV  for one photo and one or more style images.
 
     content = content_loss(F, P) / mean(P²) and style = Σ_l w_l · mse(G_l, A_l)
     / mean(A_l²): relative errors (see the note at the top of this section).
@@ -636,8 +648,9 @@ class StyleTransferLoss:
         self,
         model: nn.Module,
         content: Tensor,
-        style: Tensor,
+        style: Tensor | Sequence[Tensor],
         *,
+        style_blend: Sequence[float] | None = None,
         content_weight: float = 1.0,
         style_weight: float = 1.0,
         style_layer_weights: Mapping[str, float] | None = None,
@@ -650,7 +663,11 @@ class StyleTransferLoss:
         named = check_style_layer_weights(style_layer_weights)
         with torch.no_grad():
             self.content_target = self.features(content, [self.content_layer])[self.content_layer].float()
-            self.style_targets = {name: gram_matrix(f) for name, f in self.features(style, list(named)).items()}
+            styles = [style] if isinstance(style, Tensor) else list(style)
+            blend = blend_weights(style_blend, len(styles))
+            # several style images: each layer's target is the blend of their Gram matrices
+            grams = [{name: gram_matrix(f) for name, f in self.features(one, list(named)).items()} for one in styles]
+            self.style_targets = {name: sum(b * g[name] for b, g in zip(blend, grams, strict=True)) for name in named}
         self.content_energy = target_energy(self.content_target)
         self.style_energies = {name: target_energy(target) for name, target in self.style_targets.items()}
         self.version = 0
@@ -756,10 +773,8 @@ class LossHistory:
 def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
     """Adam or L-BFGS over the pixels of ``image``; one ``.step(closure)`` evaluates the objective once.
 
-    L-BFGS runs without a line search: with ``max_iter=1`` torch's line search
-    would evaluate every accepted point twice, and on the stand-in features
-    the plain step (scaled by its curvature estimate, times ``lr``) reached a
-    lower objective for the same number of evaluations.
+    L-BFGS runs without a line search, which would evaluate every accepted
+    point twice; the plain step reached lower objectives per evaluation.
     """
     if name not in OPTIMIZERS:
         raise ParameterError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}.")
@@ -914,6 +929,11 @@ class Settings:
                                   slider=("log", -3, 3))
     style_layer_weights: Mapping[str, float] | None = setting(
         None, dict, "weight w_l of each style layer; None: relu1_1 ... relu5_1, 1 each", slider=("linear", 0, 2, 0.05))
+    style_blend: tuple[float, ...] | None = setting(
+        None, tuple, "how much each style image counts, when there are several (normalised to sum 1); None: "
+        "equally")
+    style_scale: float = setting(1.0, float, "the style image's longer side, relative to the result's: 0.5 "
+                                 "makes its strokes look twice as large", at_least=0, above=True)
     tv_weight: float = setting(0.0, float, "weight of the total-variation (smoothness) term, not in the paper",
                                at_least=0, slider=("log", -6, 2))
     content_layer: str = setting(CONTENT_LAYER, str, "layer whose activations define content",
@@ -950,6 +970,9 @@ class Settings:
                 check_number(f.name, value, integer=meta["kind"] is int,
                              at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
         check_loss_weights(self.content_weight, self.style_weight, self.tv_weight)
+        if self.style_blend is not None:
+            object.__setattr__(self, "style_blend", tuple(self.style_blend))
+            blend_weights(self.style_blend, len(self.style_blend))
         if self.style_layer_weights is not None:  # a read-only copy: the caller's dict may change later
             object.__setattr__(self, "style_layer_weights", MappingProxyType(
                 check_style_layer_weights(self.style_layer_weights)))
@@ -971,8 +994,8 @@ class Settings:
         record = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            record[f.name] = dict(value) if isinstance(value, Mapping) else (
-                value if value is None or isinstance(value, (int, float, str)) else str(value))
+            record[f.name] = dict(value) if isinstance(value, Mapping) else list(value) if isinstance(
+                value, tuple) else (value if value is None or isinstance(value, (int, float, str)) else str(value))
         return record
 
 
@@ -1021,15 +1044,12 @@ def scale_schedule(shape: tuple[int, int], steps: int, scales: int | None = None
                    min_side: int = 16) -> list[tuple[int, int]]:
     """The coarse-to-fine plan for an image of ``shape``: [(longer side, steps), ...] ending at full size.
 
-    A step at half the size costs about a quarter as much, and the large
-    shapes of the picture settle there; the full size then refines the detail
-    (Gatys et al. 2017, "Controlling Perceptual Factors"). Each resolution is
-    half the next. ``scales=None`` halves while the coarsest longer side stays
-    at least 96 px and the shorter side at least ``min_side`` (384 px runs at
-    96, 192 and 384). Each coarser scale gets half the steps of the next finer
-    one (80 steps at 384 px: 11 + 22 + 47): on the stand-in features that
-    reached a lower objective for the same time than equal or coarse-heavy
-    splits. Every scale gets at least one step.
+    A step at half the size costs a quarter as much, and the large shapes
+    settle there (Gatys et al. 2017). Each resolution is half the next;
+    ``scales=None`` halves while the coarsest longer side stays at least 96 px
+    and the shorter side ``min_side`` (384 px: 96, 192, 384). Each coarser scale
+    gets half the steps of the next finer one (80 steps: 11 + 22 + 47), which
+    reached the lowest objective for the time on the stand-in features.
     """
     size = max(shape)
     if scales is None:
@@ -1063,10 +1083,9 @@ def resize_tensor(image: Tensor, shape: tuple[int, int] | torch.Size) -> Tensor:
 def upscale(image: Tensor, content: Tensor) -> Tensor:
     """Carry the picture up to the next resolution, with the photo's fine detail added.
 
-    Enlarging alone gives a soft picture whose content error at the new size is
-    high. Adding what the photo has at the new size and not at the old one,
+    Adding what the photo has at the new size and not at the old one,
     content − enlarge(shrink(content)), starts the finer scale closer to the
-    photo; on the stand-in features it ended a default run 2-4 % lower.
+    photo than enlarging alone (2-4 % lower objectives on the stand-in features).
     """
     shape = content.shape[-2:]
     detail = content - resize_tensor(resize_tensor(content, image.shape[-2:]), shape)
@@ -1116,7 +1135,7 @@ def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) ->
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
     *,
     model: nn.Module | None = None,
@@ -1127,7 +1146,8 @@ def stylize(
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
 
-    ``content`` and ``style``: paths or PIL images of any sizes. The settings
+    ``content`` and ``style``: paths or PIL images of any sizes; ``style`` may
+    be a list of several, blended by ``style_blend``. The settings
     are ``settings`` (default `Settings()`) with keyword changes, as in
     ``stylize(photo, painting, style_weight=10)``. ``model``: from `load_vgg19`
     (else loaded from ``settings.weights``). ``callback`` and ``stop`` as in
@@ -1145,21 +1165,24 @@ def stylize(
     else:
         device = choose_device(s.device)
     autocast_dtype = choose_precision(s.precision, device)
-    content_image, style_image = as_image(content, "content"), as_image(style, "style")
-    for role, picture in (("content", content_image), ("style", style_image)):
+    content_image = as_image(content, "content")
+    styles = [as_image(one, "style") for one in ([style] if isinstance(style, (str, os.PathLike, Image.Image))
+                                                  else style)]
+    blend_weights(s.style_blend, len(styles))
+    for role, picture in (("content", content_image), *(("style", one) for one in styles)):
         if max(picture.size) < s.size:
             warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
                           f"{s.size} px on its longer side and will look soft. Use a larger image or a smaller size.",
                           stacklevel=2)
     content_image = photo = resize_longer_side(content_image, s.size)
     if s.color in ("luminance", "histogram"):  # colour control (Gatys et al. 2017): what the run sees
-        style_image = match_colours(style_image, photo, luminance_only=s.color == "luminance")
+        styles = [match_colours(one, photo, luminance_only=s.color == "luminance") for one in styles]
         content_image = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
     finish = (lambda picture: keep_colours(picture, photo)) if s.color in ("content", "luminance") else (
         lambda picture: picture)
     layer_weights = check_style_layer_weights(s.style_layer_weights)
     used = [s.content_layer] * bool(s.content_weight) + [n for n, w in layer_weights.items() if w and s.style_weight]
-    elongated = min(content_image.size, style_image.size, key=lambda shape: min(shape) / max(shape))
+    elongated = min(content_image.size, *(one.size for one in styles), key=lambda shape: min(shape) / max(shape))
     schedule = scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales,
                               min_image_side(used or ["conv1_1"]))
     model = with_pooling((load_vgg19(s.weights, device) if model is None else model).to(device), s.pooling)
@@ -1171,9 +1194,11 @@ def stylize(
     try:
         for scale_size, scale_steps in schedule:
             content_tensor = image_to_tensor(resize_longer_side(content_image, scale_size), device)
-            style_tensor = image_to_tensor(resize_longer_side(style_image, scale_size), device)
+            style_side = max(1, round(scale_size * s.style_scale))
+            style_tensors = [image_to_tensor(resize_longer_side(one, style_side), device) for one in styles]
             objective = StyleTransferLoss(
-                model, content_tensor, style_tensor, content_weight=s.content_weight, style_weight=s.style_weight,
+                model, content_tensor, style_tensors, style_blend=s.style_blend, content_weight=s.content_weight,
+                style_weight=s.style_weight,
                 style_layer_weights=layer_weights, tv_weight=s.tv_weight, content_layer=s.content_layer,
                 autocast_dtype=autocast_dtype,
             )

@@ -75,6 +75,14 @@ def parse_layer_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def parse_numbers(text: str) -> tuple[float, ...]:
+    """'0.7,0.3' -> (0.7, 0.3)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad list of numbers {text!r}: write it as 0.7,0.3") from None
+
+
 def in_flags(message: str) -> str:
     """A library message in the command line's terms: ``weights="random"`` -> ``--weights random``,
     ``style_weight must be`` -> ``--style-weight must be``."""
@@ -107,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--content", default=str(DEFAULT_CONTENT), help="the photo to repaint")
-    parser.add_argument("--style", default=str(DEFAULT_STYLE), help="the image whose style to copy")
+    parser.add_argument("--style", nargs="+", default=[str(DEFAULT_STYLE)],
+                        help="the image whose style to copy; several are blended (see --style-blend)")
     parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
     parser.add_argument("--record", default=None, metavar="PATH.json",
                         help="also write a JSON record of the run: settings, weights, timing, loss history")
@@ -120,12 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "else about 40 frames)")
     for field in dataclasses.fields(Settings):
         meta = field.metadata
-        kind = parse_layer_weights if field.name == "style_layer_weights" else meta["kind"]
+        kind = {"style_layer_weights": parse_layer_weights, "style_blend": parse_numbers}.get(field.name, meta["kind"])
         # no argparse choices: `Settings` checks them, with its own explanations (fp16, for one)
         choices = meta["choices"] if meta["choices"] and len(meta["choices"]) <= 5 else None
         help_text = in_flags(meta["help"]) + (f" ({meta['unit']})" if meta["unit"] else "")
         if field.name == "style_layer_weights":
             help_text += f"; write it as {'=1,'.join(STYLE_LAYERS)}=1"
+        if field.name == "style_blend":
+            help_text += "; write it as 0.7,0.3"
         metavar = "{" + ",".join(choices) + "}" if choices else field.name.upper()
         parser.add_argument(flag(field.name), dest=field.name, type=kind, default=field.default,
                             help=help_text, metavar=metavar)
@@ -151,7 +162,7 @@ def settings_table() -> str:
 
 
 def run_with_progress(
-    content: Image.Image, style: Image.Image, settings: Settings, model: nn.Module, quiet: bool,
+    content: Image.Image, style: list[Image.Image], settings: Settings, model: nn.Module, quiet: bool,
     snapshots: Snapshots | None = None,
 ) -> StyleTransferResult:
     """`stylize` with a tqdm progress bar (and the snapshots, if any) as its callback."""
@@ -202,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings(**{name: getattr(args, name) for name in SETTINGS})
         device = choose_device(settings.device)
         choose_precision(settings.precision, device)
-        content, style = as_image(args.content, "content"), as_image(args.style, "style")
+        styles = [args.style] if isinstance(args.style, str) else args.style  # a record may hold one path
+        content, style = as_image(args.content, "content"), [as_image(one, "style") for one in styles]
         every = args.save_every or (max(1, settings.steps // 40) if args.timelapse else None)
         folder = Path(args.output).parent
         snapshots = Snapshots(every, folder if args.save_every else None) if every else None
@@ -225,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.timelapse:
             snapshots.write_gif(args.timelapse)
         if args.record:
-            record = {"content": str(args.content), "style": str(args.style), "output": str(output),
+            record = {"content": str(args.content), "style": [str(one) for one in styles], "output": str(output),
                       "weights_sha256": weights_fingerprint(model)}
             save_record({**record, **result.record()}, args.record)
     except StyleTransferError as error:

@@ -90,8 +90,9 @@ def control_for(field: dataclasses.Field, value: Any):
         _, low, high, step = meta["slider"]
         control = widgets.IntSlider(value=value, min=min(low, value), max=max(high, value), step=step,
                                     continuous_update=False, **common)
-    elif meta["kind"] in (int, float):  # optional numbers: empty means None ("the default" / "automatic")
-        control = widgets.Text(value="" if value is None else str(value), placeholder="automatic", **common)
+    elif meta["kind"] in (int, float, tuple):  # optional numbers: empty means None ("the default" / "automatic")
+        shown = "" if value is None else ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        control = widgets.Text(value=shown, placeholder="automatic", **common)
     else:
         shown = value if isinstance(value, str) else GIVEN
         control = widgets.Combobox(value=shown, options=["content", "noise"], ensure_option=False, **common)
@@ -106,13 +107,15 @@ def value_of(field: dataclasses.Field, control, given: Any) -> Any:
         return 0.0
     if value == GIVEN:
         return given
-    if isinstance(value, str) and meta["kind"] in (int, float):
+    if isinstance(value, str) and meta["kind"] in (int, float, tuple):
         if not value.strip():
             return None
         try:
+            if meta["kind"] is tuple:
+                return tuple(float(part) for part in value.split(","))
             return meta["kind"](value)
         except ValueError:
-            kind = "whole number" if meta["kind"] is int else "number"
+            kind = {int: "whole number", float: "number", tuple: "list of numbers like 0.7,0.3"}[meta["kind"]]
             raise ParameterError(f"{field.name} must be a {kind}, or empty for automatic; got {value!r}.") from None
     return value
 

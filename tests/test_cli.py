@@ -72,7 +72,7 @@ def test_defaults_use_the_bundled_images(checkpoint_path, tmp_path):
                  env={st.WEIGHTS_ENV: str(checkpoint_path)})
     assert result.returncode == 0, result.stderr
     facts = json.loads(record.read_text())
-    assert facts["content"] == str(st.DEFAULT_CONTENT) and facts["style"] == str(st.DEFAULT_STYLE)
+    assert facts["content"] == str(st.DEFAULT_CONTENT) and facts["style"] == [str(st.DEFAULT_STYLE)]
     assert Image.open(output).size == st.resize_longer_side(Image.open(st.DEFAULT_CONTENT), 32).size
     assert "STYLETRANSFER_VGG19_WEIGHTS" in result.stderr and "STYLETRANSFER_VGG19_WEIGHTS" in facts["weights_source"]
 

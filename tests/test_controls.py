@@ -125,3 +125,38 @@ def test_histogram_matching_gives_the_style_the_photos_colour_statistics():
     assert np.abs(np.cov(matched.T) - np.cov(photo.T)).max() < 0.5 * np.abs(np.cov(before.T) - np.cov(photo.T)).max()
     grey = st.match_colours(style_image, content_image, luminance_only=True)
     assert np.ptp(np.asarray(grey, dtype=np.int16), axis=2).max() == 0  # grey: R = G = B
+
+
+def test_several_styles_blend_their_gram_matrices(model, content_image, style_image):
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    other = st.image_to_tensor(style_image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).convert("L").convert("RGB"))
+    blended = st.StyleTransferLoss(model, content, [style, other], style_blend=[3, 1])
+    alone = [st.StyleTransferLoss(model, content, one) for one in (style, other)]
+    for name in st.STYLE_LAYERS:
+        expected = 0.75 * alone[0].style_targets[name] + 0.25 * alone[1].style_targets[name]
+        assert torch.allclose(blended.style_targets[name], expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(st.ParameterError, match="style_blend has 1 weight"):
+        st.stylize(content_image, [style_image, style_image], model=model, style_blend=(1.0,))
+
+
+def test_style_scale_resizes_the_style_image(model, content_image, style_image):
+    seen = []
+    run = st.stylize(content_image, style_image, model=model, size=64, steps=2, scales=1, style_scale=0.5,
+                     precision="fp32", on_objective=seen.append)
+    half = st.image_to_tensor(st.resize_longer_side(style_image, 32))
+    expected = st.StyleTransferLoss(model, st.image_to_tensor(st.resize_longer_side(content_image, 64)), half)
+    assert torch.allclose(seen[0].style_targets["relu1_1"], expected.style_targets["relu1_1"], rtol=1e-5, atol=1e-8)
+    assert run.settings.style_scale == 0.5
+
+
+def test_command_line_blends_two_styles(pair_paths, checkpoint_path, tmp_path, style_image):
+    second = files.save_image(style_image.rotate(90, expand=True), tmp_path / "second.png")
+    record = tmp_path / "run.json"
+    result = cli("--content", pair_paths[0], "--style", pair_paths[1], str(second), "--style-blend", "0.7,0.3",
+                 "--output", str(tmp_path / "o.png"), "--size", "32", "--steps", "2", "--weights",
+                 str(checkpoint_path), "--record", str(record))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(record.read_text())
+    assert facts["style"] == [pair_paths[1], str(second)] and facts["settings"]["style_blend"] == [0.7, 0.3]
+    wrong = cli("--content", pair_paths[0], "--style", pair_paths[1], "--style-blend", "1,1", "--weights", "random")
+    assert wrong.returncode == 2 and "--style-blend has 2 weight(s) for 1 style image(s)" in wrong.stderr

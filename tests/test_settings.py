@@ -22,6 +22,7 @@ SAMPLES = {
     "style_layer_weights": ({"relu1_1": 0.5, "relu3_1": 2.0}, "relu1_1=0.5,relu3_1=2"),
     "tv_weight": (0.01, "0.01"), "content_layer": ("relu3_2", "relu3_2"), "optimizer": ("adam", "adam"),
     "lr": (0.05, "0.05"), "init": ("noise", "noise"), "seed": (3, "3"), "scales": (2, "2"),
+    "style_blend": ((0.7, 0.3), "0.7,0.3"), "style_scale": (0.5, "0.5"),
     "pooling": ("avg", "avg"), "color": ("luminance", "luminance"),
     "precision": ("fp32", "fp32"), "device": ("cpu", "cpu"), "weights": ("random", "random"),
 }
@@ -35,7 +36,7 @@ def effective(name, value):
 def test_every_field_has_a_sample_and_metadata():
     assert set(SAMPLES) == {f.name for f in FIELDS}
     for f in FIELDS:
-        assert f.metadata["help"] and f.metadata["kind"] in (int, float, str, dict), f.name
+        assert f.metadata["help"] and f.metadata["kind"] in (int, float, str, dict, tuple), f.name
         assert st.Settings(**{f.name: SAMPLES[f.name][0]}) != st.Settings(), f.name
 
 
