@@ -221,6 +221,8 @@ class Studio:
         self.loss_plot = view(widgets.Image, "st-loss-plot", format="png", layout=widgets.Layout(width="384px"))
         self.readout = view(widgets.HTML, "st-readout", value="Set the controls, then press Run.")
         self.progress = view(widgets.HTML, "st-progress", value="")
+        self.bar = view(widgets.IntProgress, "st-bar", value=0, min=0, max=self.base.steps,
+                        layout=widgets.Layout(width="384px"))
         self.shares = view(widgets.HTML, "st-shares", value="")
         self.history_strip = view(widgets.HBox, "st-history", children=[])
         heading = widgets.HTML(f"<b>Weights</b>: {getattr(model, 'weights_source', 'given by the caller')}. "
@@ -233,11 +235,15 @@ class Studio:
                                  *self.layer_weights.values(), *(self.controls[n] for n in MAIN_SETTINGS), more,
                                  widgets.HBox([self.run_button, self.stop_button, self.continue_button,
                                                self.save_button])])
-        views = widgets.VBox([self.preview, self.progress, self.readout, self.loss_plot, self.shares])
+        views = widgets.VBox([self.preview, self.bar, self.progress, self.readout, self.loss_plot, self.shares])
         self.widget = widgets.VBox([widgets.HBox([controls, views]), widgets.HTML("<b>Last runs</b>"),
                                     self.history_strip])
         self.widget.add_class("st-studio")
         self._show_picture(self.content.image())
+
+    def _repr_mimebundle_(self, **kwargs):
+        """Show the studio's widget when the studio is a cell's last expression: ``Studio(model)``."""
+        return self.widget._repr_mimebundle_(**kwargs)
 
     # ------------------------------------------------------------------ settings
 
@@ -374,6 +380,7 @@ class Studio:
         total = self.planned_steps
         done = len(self.live_history)
         rate = done / max(now - self.started, 1e-9)
+        self.bar.max, self.bar.value = total, min(done, total)
         self.progress.value = (f"step {done}/{total} · {rate:.1f} steps/s · about "
                                f"{max(0, total - done) / max(rate, 1e-9):.0f} s left")
         self.readout.value = (f"step {done}: total {losses.total:.4g} = content {losses.content:.4g} + style "

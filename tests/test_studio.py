@@ -76,7 +76,8 @@ def test_run_updates_preview_plot_progress_shares_and_readout(studio):
     assert result is not None and result.steps_run == 3
     assert studio.preview.value != before[0] and bytes(studio.preview.value).startswith(b"\x89PNG")
     assert studio.loss_plot.value != before[1] and bytes(studio.loss_plot.value).startswith(b"\x89PNG")
-    assert "done" in studio.readout.value and "steps/s" in studio.progress.value
+    assert "done" in studio.readout.value and "steps/s" in studio.progress.value and studio.bar.value == 3
+    assert "application/vnd.jupyter.widget-view+json" in studio._repr_mimebundle_()
     assert all(name in studio.shares.value for name in st.STYLE_LAYERS)
     assert studio.redraws == 3 and studio.first_preview_seconds is not None
     assert not studio.run_button.disabled and studio.stop_button.disabled and not studio.continue_button.disabled
