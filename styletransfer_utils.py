@@ -227,17 +227,11 @@ def imagenet_denormalize(normalized: Tensor) -> Tensor:
 # =============================================================================
 # 3. VGG19 features  (notebook 02)
 # =============================================================================
-# The network is torchvision's `vgg19`; style transfer uses only its
-# convolutional part, `.features`, an nn.Sequential of 37 modules numbered
-# 0 ... 36. The paper names the layers (conv4_2, relu4_2, pool4 ...);
-# VGG19_LAYER_NAMES, read off torchvision's own layout, is the one table that
-# maps those names to torchvision's indices. "convX_Y" is a convolution's
-# output *before* its ReLU, "reluX_Y" after it.
-#
-# The paper takes content from its "conv4_2" and style from "conv1_1" ...
-# "conv5_1"; its Caffe network's ReLUs worked in place, so those features were
-# read *after* the ReLU: relu4_2 and relu1_1 ... relu5_1 in our names, as in
-# Gatys' own PyTorch code and jcjohnson/neural-style, and in our defaults.
+# Style transfer uses torchvision's `vgg19().features`, 37 modules numbered
+# 0 ... 36; VGG19_LAYER_NAMES maps the paper's names to those indices.
+# "convX_Y" is a convolution's output *before* its ReLU, "reluX_Y" after it.
+# The paper's conv4_2 and conv1_1 ... conv5_1 were read after Caffe's in-place
+# ReLUs: relu4_2 and relu1_1 ... relu5_1 in our names, and in our defaults.
 
 VGG19_WEIGHTS = VGG19_Weights.IMAGENET1K_V1  # URL, hash, ImageNet class names, preprocessing
 WEIGHTS_ENV = "STYLETRANSFER_VGG19_WEIGHTS"  # a path or URL of the checkpoint, for offline classrooms
@@ -634,14 +628,10 @@ class StyleTransferLoss:
     """The full objective  α·content + β·style + tv_weight·TV  for one photo and one or more style images.
 
     content = content_loss(F, P) / mean(P²) and style = Σ_l w_l · mse(G_l, A_l)
-    / mean(A_l²): relative errors (see the note at the top of this section).
-    The targets (for the content layer and every named style layer) and their
-    energies are computed once, here, without gradients; calling the object
-    on an image then costs one forward pass up to the deepest layer whose
-    weight is not zero. `set_weights` changes the weights between two calls.
-    A target with no energy (a layer all zeros for this image) cannot be
-    matched relatively: its term is left out, with a warning. Introduced in
-    notebook 04.
+    / mean(A_l²): relative errors (see the note above). The targets and their
+    energies are computed once, here; a call then costs one forward pass up to
+    the deepest layer with a weight. A target with no energy (a layer all
+    zeros for this image) is left out, with a warning. Introduced in notebook 04.
     """
 
     def __init__(
@@ -682,12 +672,8 @@ class StyleTransferLoss:
 
     def set_weights(self, *, content_weight: float | None = None, style_weight: float | None = None,
                     tv_weight: float | None = None, style_layer_weights: Mapping[str, float] | None = None) -> None:
-        """Change α, β, the TV weight or the style layers' weights (None: keep); the next call uses them.
-
-        The studio's sliders call this while a run goes on (from another
-        thread: the new weights are swapped in as one object). Only layers
-        named when the objective was made have targets.
-        """
+        """Change α, β, the TV weight or the layer weights (None: keep); the next call uses them. The
+        studio calls this during a run, from another thread: the weights are swapped in as one object."""
         current = getattr(self, "weights", None)
         alpha = current[0] if content_weight is None else content_weight
         beta = current[1] if style_weight is None else style_weight
@@ -792,13 +778,15 @@ Callback = Callable[[int, Tensor, Losses], Any]
 
 @dataclass
 class OptimizationRun:
-    """What `optimize` returns: the best image it saw, when, its loss, and why it ended early (or None)."""
+    """What `optimize` returns: the best image it saw, when, its loss, why it ended early (or None), and
+    the optimiser's state at the end (to resume from)."""
 
     best: Tensor
     best_step: int
     best_loss: float
     stopped: str | None
     history: LossHistory
+    optimizer_state: dict | None = None
 
 
 def optimize(
@@ -812,19 +800,21 @@ def optimize(
     stop: StopFlag | None = None,
     first_step: int = 0,
     history: LossHistory | None = None,
+    optimizer_state: dict | None = None,
 ) -> OptimizationRun:
     """The loop: evaluate, backpropagate to the pixels, step, clamp to [0, 1], keep the best image.
 
     ``image`` (requires_grad) is changed in place. ``callback(step, image,
-    losses)`` is called after every step; ``stop.is_set()``, Ctrl-C and a loss
-    that blows up end the loop early, and the best image so far is kept.
-    Beyond notebook 05's hand-written loop: L-BFGS is restarted when it finds
-    no descent direction (its curvature memory can go stale on a non-convex
-    objective) and when the objective's weights change during the run (then
-    the best image is counted from there). Introduced in notebook 05.
+    losses)`` runs after every step; ``stop.is_set()``, Ctrl-C and a loss that
+    blows up end the loop, keeping the best image. Beyond notebook 05's loop:
+    L-BFGS restarts when it finds no descent direction or the objective's
+    weights change (the best image is then counted afresh); ``optimizer_state``
+    resumes an earlier run's optimiser. Introduced in notebook 05.
     """
     lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr
     opt = new_optimizer(optimizer, image, lr)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
     history = LossHistory() if history is None else history
     best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
     version = getattr(objective, "version", 0)
@@ -870,7 +860,7 @@ def optimize(
                 callback(step, image.detach(), losses)
     except KeyboardInterrupt:
         stopped = "interrupted"
-    return OptimizationRun(best, best_step, best_loss, stopped, history)
+    return OptimizationRun(best, best_step, best_loss, stopped, history, opt.state_dict())
 
 
 def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -990,7 +980,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def record(self) -> dict[str, Any]:
-        """The settings as JSON-ready values, for a run record (an image given as init: its description)."""
+        """The settings as JSON-ready values (an image given as init: its description)."""
         record = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -1023,6 +1013,7 @@ class StyleTransferResult:
     size: int
     best_size: int
     settings: Settings
+    resume_state: dict | None = None  # the last image (a tensor) and the optimiser's state: `stylize(resume=...)`
 
     def record(self) -> dict[str, Any]:
         """Everything needed to know how this picture was made: settings, weights, timing, loss history."""
@@ -1142,6 +1133,7 @@ def stylize(
     callback: Callback | None = None,
     stop: StopFlag | None = None,
     on_objective: Callable[[StyleTransferLoss], Any] | None = None,
+    resume: StyleTransferResult | dict | None = None,
     **changes: Any,
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
@@ -1153,7 +1145,9 @@ def stylize(
     (else loaded from ``settings.weights``). ``callback`` and ``stop`` as in
     `optimize`; Ctrl-C, ``stop`` and a diverging loss keep the best image so
     far. ``on_objective`` is called with each scale's `StyleTransferLoss` as
-    it is made: the studio keeps it to change the weights during the run. A
+    it is made: the studio keeps it to change the weights during the run.
+    ``resume`` (a result or its ``resume_state``) goes on from that run's last
+    image and optimiser state for ``steps`` more steps; weights may differ. A
     run repeats exactly on the same machine, device and precision.
     Introduced in notebook 05.
     """
@@ -1189,6 +1183,11 @@ def stylize(
 
     history = LossHistory()
     image: Tensor | None = None
+    state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
+    if state is not None:  # resume: one scale, at full size, from the image and optimiser state left
+        image, schedule = state["image"].to(device), [(s.size, s.steps)]
+        if state["optimizer"] != s.optimizer or tuple(image.shape[-2:]) != (content_image.height, content_image.width):
+            state = None  # another optimiser, or another size: its state would not fit; the image is enlarged
     run = previous = None
     best_size = previous_size = schedule[0][0]
     try:
@@ -1210,7 +1209,8 @@ def stylize(
             layout = torch.contiguous_format if s.optimizer == "lbfgs" else torch.channels_last
             image = image.detach().contiguous(memory_format=layout).requires_grad_(True)
             run = optimize(objective, image, steps=scale_steps, optimizer=s.optimizer, lr=s.lr, callback=callback,
-                           stop=stop, first_step=len(history), history=history)
+                           stop=stop, first_step=len(history), history=history,
+                           optimizer_state=state and state["state"] if previous is None else None)
             best_size = scale_size
             if previous is not None and run.best_loss == math.inf:  # stopped before this scale's first step
                 run, best_size = dataclasses.replace(previous, stopped=run.stopped), previous_size
@@ -1237,6 +1237,7 @@ def stylize(
         weights_source=getattr(model, "weights_source", "weights supplied by the caller"), device=str(device),
         precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
         size=max(content_image.size), best_size=best_size, settings=settings,
+        resume_state={"image": image.detach().cpu(), "optimizer": s.optimizer, "state": run.optimizer_state},
     )
 
 

@@ -17,11 +17,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from PIL import Image
 from torch import Tensor, nn
 
 from styletransfer_tools.checkpoints import save_features_checkpoint, weights_fingerprint
-from styletransfer_tools.files import save_image, save_record
+from styletransfer_tools.files import save_image, save_record, write_atomically
 from styletransfer_tools.snapshots import Snapshots
 from styletransfer_utils import (
     DEFAULT_CONTENT,
@@ -122,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write a JSON record of the run: settings, weights, timing, loss history")
     parser.add_argument("--from-record", default=None, metavar="PATH.json",
                         help="take the settings, content and style of a run record (flags given here still win)")
+    parser.add_argument("--save-state", default=None, metavar="PATH.pt",
+                        help="also write the last image and the optimiser's state, to go on later with --resume")
+    parser.add_argument("--resume", default=None, metavar="PATH.pt",
+                        help="go on from a --save-state file for --steps more steps (other weights allowed)")
     parser.add_argument("--save-every", type=int, default=None, metavar="N",
                         help="also write the picture every N steps, as OUTPUT-stepNNNN.png")
     parser.add_argument("--timelapse", default=None, metavar="PATH.gif",
@@ -163,7 +168,7 @@ def settings_table() -> str:
 
 def run_with_progress(
     content: Image.Image, style: list[Image.Image], settings: Settings, model: nn.Module, quiet: bool,
-    snapshots: Snapshots | None = None,
+    snapshots: Snapshots | None = None, resume: dict | None = None,
 ) -> StyleTransferResult:
     """`stylize` with a tqdm progress bar (and the snapshots, if any) as its callback."""
     from tqdm.auto import tqdm
@@ -176,7 +181,18 @@ def run_with_progress(
             if snapshots is not None:
                 snapshots(step, image, losses)
 
-        return stylize(content, style, settings, model=model, callback=progress)
+        return stylize(content, style, settings, model=model, callback=progress, resume=resume)
+
+
+def read_state(path: str) -> dict:
+    """A --save-state file: the last image and the optimiser's state (tensors and numbers only)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not {"image", "optimizer", "state"} <= set(state):
+            raise KeyError("image, optimizer, state")
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
+        raise ParameterError(f"resume={path!r} is not a state written by --save-state ({error}).") from None
+    return state
 
 
 def read_record(path: str) -> dict:
@@ -215,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choose_precision(settings.precision, device)
         styles = [args.style] if isinstance(args.style, str) else args.style  # a record may hold one path
         content, style = as_image(args.content, "content"), [as_image(one, "style") for one in styles]
+        resume = read_state(args.resume) if args.resume else None
         every = args.save_every or (max(1, settings.steps // 40) if args.timelapse else None)
         folder = Path(args.output).parent
         snapshots = Snapshots(every, folder if args.save_every else None) if every else None
@@ -223,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"Weights: {model.weights_source}")
         if settings.weights == "random":
             say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
-        result = run_with_progress(content, style, settings, model, args.quiet, snapshots)
+        result = run_with_progress(content, style, settings, model, args.quiet, snapshots, resume)
     except StyleTransferError as error:
         return fail(error)
     except KeyboardInterrupt:
@@ -234,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if snapshots is not None and args.save_every:  # step0040.png -> OUTPUT-step0040.png
             for path in snapshots.written:
                 path.replace(path.with_name(f"{output.stem}-{path.name}"))
+        if args.save_state:
+            write_atomically(args.save_state, lambda stream: torch.save(result.resume_state, stream))
         if args.timelapse:
             snapshots.write_gif(args.timelapse)
         if args.record:

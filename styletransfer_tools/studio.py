@@ -287,14 +287,12 @@ class Studio:
 
     # ------------------------------------------------------------------ runs
 
-    def run(self, init: Image.Image | None = None) -> None:
-        """Start a run in a background thread (the Run button); ``init``: continue from that picture."""
+    def run(self, resume: StyleTransferResult | None = None) -> None:
+        """Start a run in a background thread (the Run button); ``resume``: go on from where that run ended."""
         if self.thread is not None and self.thread.is_alive():
             return
         try:
             settings = self.settings()
-            if init is not None:
-                settings = settings.replace(init=init, scales=1)  # on from the last picture, at full size
             content, style = self.content.image(), self.style.image()
         except Exception as error:  # noqa: BLE001 - shown in the readout, and kept for wait()
             self.error, self.result = error, None
@@ -308,13 +306,14 @@ class Studio:
                                  (self.stop_button, False)):
             button.disabled = disabled
         self.readout.value = "Starting ..."
-        self.thread = threading.Thread(target=self._run, args=(content, style, settings), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(content, style, settings, resume), daemon=True)
         self.thread.start()
 
     def resume(self) -> None:
-        """Run ``steps`` more steps from the last picture, with the controls' settings (the Continue button)."""
+        """Run ``steps`` more steps from where the last run ended (picture and optimiser state), with the
+        controls' settings (the Continue button)."""
         if self.runs:
-            self.run(init=self.runs[-1].image)
+            self.run(resume=self.runs[-1])
 
     def stop(self) -> None:
         """Ask the run to end after the current step; it keeps its best image (the Stop button)."""
@@ -343,10 +342,11 @@ class Studio:
         self.readout.value = f"Saved {image} and {record.name}"
         return image, record
 
-    def _run(self, content: Image.Image, style: Image.Image, settings: Settings) -> None:
+    def _run(self, content: Image.Image, style: Image.Image, settings: Settings,
+             resume: StyleTransferResult | None) -> None:
         try:
             self.result = stylize(content, style, settings, model=self.model, callback=self._step, stop=self._stop,
-                                  on_objective=self._new_objective)
+                                  on_objective=self._new_objective, resume=resume)
             self._show_picture(self.result.best_image)
             self._draw_plot()
             stopped = self.result.stopped

@@ -160,3 +160,39 @@ def test_command_line_blends_two_styles(pair_paths, checkpoint_path, tmp_path, s
     assert facts["style"] == [pair_paths[1], str(second)] and facts["settings"]["style_blend"] == [0.7, 0.3]
     wrong = cli("--content", pair_paths[0], "--style", pair_paths[1], "--style-blend", "1,1", "--weights", "random")
     assert wrong.returncode == 2 and "--style-blend has 2 weight(s) for 1 style image(s)" in wrong.stderr
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_resuming_goes_on_exactly_where_the_run_stopped(model, content_image, style_image, optimizer):
+    """3 steps, then 3 more from the image and optimiser state left, equal 6 steps in one go."""
+    common = {"model": model, "size": 48, "scales": 1, "optimizer": optimizer, "precision": "fp32"}
+    whole = st.stylize(content_image, style_image, steps=6, **common)
+    first = st.stylize(content_image, style_image, steps=3, **common)
+    second = st.stylize(content_image, style_image, steps=3, resume=first, **common)
+    assert torch.allclose(second.resume_state["image"], whole.resume_state["image"], atol=1e-6)
+    assert second.history.total == pytest.approx(whole.history.total[3:], rel=1e-5)
+    fresh = st.stylize(content_image, style_image, steps=3, init=first.image, **common)  # no optimiser state
+    assert not torch.allclose(fresh.resume_state["image"], whole.resume_state["image"], atol=1e-4)
+
+
+def test_resuming_with_changed_weights(model, content_image, style_image):
+    first = st.stylize(content_image, style_image, model=model, size=48, scales=1, steps=3)
+    second = st.stylize(content_image, style_image, model=model, size=48, steps=2, resume=first, style_weight=10)
+    assert second.steps_run == 2 and second.settings.style_weight == 10
+    assert second.history.style[0] == pytest.approx(10 * first.history.style[-1], rel=0.5)
+
+
+def test_command_line_save_state_and_resume(pair_paths, checkpoint_path, tmp_path):
+    common = ["--content", pair_paths[0], "--style", pair_paths[1], "--size", "40", "--scales", "1",
+              "--precision", "fp32", "--weights", str(checkpoint_path)]
+    whole = cli(*common, "--steps", "4", "--output", str(tmp_path / "whole.png"))
+    first = cli(*common, "--steps", "2", "--output", str(tmp_path / "first.png"),
+                "--save-state", str(tmp_path / "s.pt"))
+    second = cli(*common, "--steps", "2", "--output", str(tmp_path / "second.png"), "--resume", str(tmp_path / "s.pt"))
+    assert whole.returncode == first.returncode == second.returncode == 0, second.stderr
+    difference = np.abs(np.asarray(Image.open(tmp_path / "whole.png"), dtype=np.int16)
+                        - np.asarray(Image.open(tmp_path / "second.png"), dtype=np.int16))
+    assert difference.max() <= 1
+    (tmp_path / "bad.pt").write_text("nope")
+    refused = cli(*common, "--resume", str(tmp_path / "bad.pt"))
+    assert refused.returncode == 2 and "is not a state written by --save-state" in refused.stderr
