@@ -470,7 +470,7 @@ def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
 
     The paper found that average pooling "improves the gradient flow and one
     obtains slightly more appealing results". The convolutions are shared, not
-    copied; only the five pooling layers are swapped. Introduced in notebook 02.
+    copied; only the five pooling layers are swapped. Introduced in notebook 07.
     """
     if pooling not in POOLINGS:
         raise ParameterError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
@@ -923,7 +923,7 @@ class Settings:
         None, tuple, "how much each style image counts, when there are several (normalised to sum 1); None: "
         "equally")
     style_scale: float = setting(1.0, float, "the style image's longer side, relative to the result's: 0.5 "
-                                 "makes its strokes look twice as large", at_least=0, above=True)
+                                 "makes its patterns half as large in the result", at_least=0, above=True)
     tv_weight: float = setting(0.0, float, "weight of the total-variation (smoothness) term, not in the paper",
                                at_least=0, slider=("log", -6, 2))
     content_layer: str = setting(CONTENT_LAYER, str, "layer whose activations define content",
@@ -1085,7 +1085,7 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
 
 def keep_colours(picture: Image.Image, photo: Image.Image) -> Image.Image:
     """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
-    photo's colours. jcjohnson/neural-style's ``-original_colors``; Gatys et al. 2017 discuss it."""
+    photo's colours. jcjohnson/neural-style's ``-original_colors``; Gatys et al. 2017 discuss it. Notebook 07."""
     _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
     return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
 
@@ -1093,7 +1093,7 @@ def keep_colours(picture: Image.Image, photo: Image.Image) -> Image.Image:
 def match_colours(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
     """``image`` recoloured so that its colours have ``target``'s mean and covariance (Gatys et al. 2017's
     colour histogram matching, by a linear map); with ``luminance_only``, its grey levels get ``target``'s
-    mean and spread, and the result is grey."""
+    mean and spread, and the result is grey. Introduced in notebook 07."""
     if luminance_only:
         grey, goal = (np.asarray(picture.convert("L"), np.float64) for picture in (image, target))
         matched = (grey - grey.mean()) / (grey.std() + 1e-6) * goal.std() + goal.mean()

@@ -32,8 +32,8 @@ def code_cells(path: Path) -> list[str]:
     return ["".join(cell["source"]) for cell in load(path)["cells"] if cell["cell_type"] == "code"]
 
 
-def test_there_are_six_notebooks_in_order():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_seven_notebooks_in_order():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
