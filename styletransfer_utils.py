@@ -559,6 +559,19 @@ def style_loss(
     return sum(style_terms(features, target_grams, layer_weights).values(), torch.zeros(()))
 
 
+def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
+    """``features`` seen through ``mask`` (1 x 1 x H x W, 0 to 1, any resolution), and the share of the
+    picture the mask covers at this layer's resolution.
+
+    The masked maps are divided by √share, so that `gram_matrix` of them is an average over the region
+    only, comparable with a whole style image's Gram matrix. Spatial control (Gatys et al. 2017): a
+    style for each region. Introduced in notebook 07.
+    """
+    small = F.interpolate(mask.float(), size=features.shape[-2:], mode="bilinear", antialias=True)
+    share = small.pow(2).mean().item()
+    return features * (small / math.sqrt(share) if share else small), share
+
+
 def total_variation_loss(image: Tensor) -> Tensor:
     """Mean squared difference between neighbouring pixels, across and down; zero for a flat image.
 
@@ -612,6 +625,18 @@ def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
     return [weight / sum(blend) for weight in blend]
 
 
+def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequence[float] | None) -> None:
+    """One mask per style image, and no ``style_blend`` with masks (each style has its own region)."""
+    if masks is None:
+        return
+    if len(masks) != styles:
+        raise ParameterError(f"masks has {len(masks)} mask(s) for {styles} style image(s): give one mask per "
+                             "style image (white where that style goes).")
+    if style_blend is not None:
+        raise ParameterError("style_blend mixes styles everywhere, masks give each style its own region: "
+                             "use one or the other.")
+
+
 def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
     """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
     if weights is None:
@@ -632,6 +657,11 @@ class StyleTransferLoss:
     energies are computed once, here; a call then costs one forward pass up to
     the deepest layer with a weight. A target with no energy (a layer all
     zeros for this image) is left out, with a warning. Introduced in notebook 04.
+
+    ``masks`` (one per style image, 1 x 1 x H x W, 0 to 1): style i is matched
+    only where mask i is white (`through_mask`), each region's term weighted by
+    the share it covers, so that a pixel is pulled as hard as without masks;
+    where no mask is white there is only content. Notebook 07.
     """
 
     def __init__(
@@ -647,25 +677,30 @@ class StyleTransferLoss:
         tv_weight: float = 0.0,
         content_layer: str = CONTENT_LAYER,
         autocast_dtype: torch.dtype | None = None,
+        masks: Sequence[Tensor] | None = None,
     ) -> None:
         self.model, self.autocast_dtype = model, autocast_dtype
         self.content_layer = check_layers([content_layer])[0]
         named = check_style_layer_weights(style_layer_weights)
+        styles = [style] if isinstance(style, Tensor) else list(style)
+        check_masks(masks, len(styles), style_blend)
         with torch.no_grad():
             self.content_target = self.features(content, [self.content_layer])[self.content_layer].float()
-            styles = [style] if isinstance(style, Tensor) else list(style)
-            blend = blend_weights(style_blend, len(styles))
-            # several style images: each layer's target is the blend of their Gram matrices
             grams = [{name: gram_matrix(f) for name, f in self.features(one, list(named)).items()} for one in styles]
-            self.style_targets = {name: sum(b * g[name] for b, g in zip(blend, grams, strict=True)) for name in named}
+            if masks is None:  # several style images everywhere: each layer's target is the blend of their Grams
+                blend = blend_weights(style_blend, len(styles))
+                grams = [{name: sum(b * g[name] for b, g in zip(blend, grams, strict=True)) for name in named}]
+        # one region per mask (one region without a mask): its targets, their energies, its mask
+        self.region_targets, self.masks = grams, list(masks) if masks is not None else [None]
+        self.region_energies = [{name: target_energy(t) for name, t in targets.items()} for targets in grams]
+        self.style_targets, self.style_energies = self.region_targets[0], self.region_energies[0]  # the first's
         self.content_energy = target_energy(self.content_target)
-        self.style_energies = {name: target_energy(target) for name, target in self.style_targets.items()}
         self.version = 0
         self.set_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          style_layer_weights=named)
         used = [self.content_layer] * bool(content_weight) + [n for n, w in named.items() if w and style_weight]
-        empty = [name for name in dict.fromkeys(used)
-                 if not (self.content_energy if name == self.content_layer else self.style_energies[name]) > 0]
+        empty = [name for name in dict.fromkeys(used) if not (self.content_energy if name == self.content_layer
+                 else min(energies[name] for energies in self.region_energies)) > 0]
         if empty:
             warnings.warn(f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match "
                           "there; they are left out of the objective.", stacklevel=2)
@@ -685,11 +720,12 @@ class StyleTransferLoss:
             raise ParameterError(f"This objective has style targets for {', '.join(self.style_targets)} only; "
                                  f"make a new one to use {', '.join(set(layers) - set(self.style_targets))}.")
         # each style layer's weight divided by its target's energy: the style terms are then relative errors
-        scales = {n: w / self.style_energies[n] for n, w in layers.items() if w and beta and self.style_energies[n] > 0}
+        scales = [{n: w / energies[n] for n, w in layers.items() if w and beta and energies[n] > 0}
+                  for energies in self.region_energies]
         uses_content = bool(alpha) and self.content_energy > 0
         self.content_weight, self.style_weight, self.tv_weight, self.style_layer_weights = alpha, beta, tv, layers
-        self.style_scales = scales
-        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [*scales]))
+        self.style_scales = scales[0]
+        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [n for one in scales for n in one]))
         self.weights = (alpha, beta, tv, scales, uses_content, self.layers)  # what __call__ reads, in one piece
         self.version += 1
 
@@ -709,7 +745,15 @@ class StyleTransferLoss:
         content = zero
         if uses_content:
             content = alpha * content_loss(features[self.content_layer], self.content_target) / self.content_energy
-        terms = {name: beta * term for name, term in style_terms(features, self.style_targets, scales).items()}
+        terms: dict[str, Tensor] = {}
+        for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
+            seen = features
+            if mask is not None:  # the region's features, and its terms weighted by the share it covers
+                seen = {name: through_mask(features[name], mask) for name in region_scales}
+                region_scales = {name: w * seen[name][1] for name, w in region_scales.items() if seen[name][1]}
+                seen = {name: masked for name, (masked, _) in seen.items()}
+            for name, term in style_terms(seen, targets, region_scales).items():
+                terms[name] = terms.get(name, zero) + beta * term
         style = sum(terms.values(), zero)
         tv = tv_weight * total_variation_loss(image) if tv_weight else zero
         total = content + style + tv
@@ -1113,6 +1157,12 @@ def as_image(source: ImageSource, role: str) -> Image.Image:
     raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")
 
 
+def mask_tensor(mask: Image.Image, content: Tensor) -> Tensor:
+    """A grey mask image as a 1 x 1 x H x W tensor of 0 to 1, stretched to the content tensor's shape."""
+    height, width = content.shape[-2:]
+    return image_to_tensor(mask.resize((width, height), Image.Resampling.BILINEAR), content.device)[:, :1]
+
+
 def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) -> Tensor:
     """Where the optimisation starts: the content photo, uniform noise (seeded), or a given image."""
     if isinstance(init, str) and init == "content":
@@ -1134,6 +1184,7 @@ def stylize(
     stop: StopFlag | None = None,
     on_objective: Callable[[StyleTransferLoss], Any] | None = None,
     resume: StyleTransferResult | dict | None = None,
+    masks: Sequence[ImageSource] | None = None,
     **changes: Any,
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
@@ -1147,9 +1198,11 @@ def stylize(
     far. ``on_objective`` is called with each scale's `StyleTransferLoss` as
     it is made: the studio keeps it to change the weights during the run.
     ``resume`` (a result or its ``resume_state``) goes on from that run's last
-    image and optimiser state for ``steps`` more steps; weights may differ. A
-    run repeats exactly on the same machine, device and precision.
-    Introduced in notebook 05.
+    image and optimiser state for ``steps`` more steps; weights may differ.
+    ``masks``: one grey image per style image (paths or PIL images, stretched
+    to the content's shape), white where that style goes; where no mask is
+    white, only content counts (notebook 07). A run repeats exactly on the same
+    machine, device and precision. Introduced in notebook 05.
     """
     settings = (settings or Settings()).replace(**changes)
     s = settings
@@ -1163,6 +1216,8 @@ def stylize(
     styles = [as_image(one, "style") for one in ([style] if isinstance(style, (str, os.PathLike, Image.Image))
                                                   else style)]
     blend_weights(s.style_blend, len(styles))
+    masks = None if masks is None else [as_image(one, "mask").convert("L") for one in masks]
+    check_masks(masks, len(styles), s.style_blend)
     for role, picture in (("content", content_image), *(("style", one) for one in styles)):
         if max(picture.size) < s.size:
             warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
@@ -1199,7 +1254,7 @@ def stylize(
                 model, content_tensor, style_tensors, style_blend=s.style_blend, content_weight=s.content_weight,
                 style_weight=s.style_weight,
                 style_layer_weights=layer_weights, tv_weight=s.tv_weight, content_layer=s.content_layer,
-                autocast_dtype=autocast_dtype,
+                autocast_dtype=autocast_dtype, masks=masks and [mask_tensor(one, content_tensor) for one in masks],
             )
             if on_objective is not None:
                 on_objective(objective)

@@ -39,6 +39,7 @@ from styletransfer_utils import (
     StyleTransferResult,
     WeightsError,
     as_image,
+    check_masks,
     choose_device,
     choose_precision,
     load_vgg19,
@@ -118,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content", default=str(DEFAULT_CONTENT), help="the photo to repaint")
     parser.add_argument("--style", nargs="+", default=[str(DEFAULT_STYLE)],
                         help="the image whose style to copy; several are blended (see --style-blend)")
+    parser.add_argument("--mask", nargs="+", default=None, metavar="MASK",
+                        help="one grey image per --style image, white where that style goes; where no mask is "
+                        "white, the photo keeps its look")
     parser.add_argument("--output", default="stylized.png", help="where to write the result (.png or .jpg)")
     parser.add_argument("--record", default=None, metavar="PATH.json",
                         help="also write a JSON record of the run: settings, weights, timing, loss history")
@@ -168,7 +172,7 @@ def settings_table() -> str:
 
 def run_with_progress(
     content: Image.Image, style: list[Image.Image], settings: Settings, model: nn.Module, quiet: bool,
-    snapshots: Snapshots | None = None, resume: dict | None = None,
+    snapshots: Snapshots | None = None, resume: dict | None = None, masks: list[Image.Image] | None = None,
 ) -> StyleTransferResult:
     """`stylize` with a tqdm progress bar (and the snapshots, if any) as its callback."""
     from tqdm.auto import tqdm
@@ -181,7 +185,7 @@ def run_with_progress(
             if snapshots is not None:
                 snapshots(step, image, losses)
 
-        return stylize(content, style, settings, model=model, callback=progress, resume=resume)
+        return stylize(content, style, settings, model=model, callback=progress, resume=resume, masks=masks)
 
 
 def read_state(path: str) -> dict:
@@ -221,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StyleTransferError as error:
             return fail(error)
         parser.set_defaults(**{name: value for name, value in record["settings"].items() if name in SETTINGS},
-                            content=record.get("content", DEFAULT_CONTENT), style=record.get("style", DEFAULT_STYLE))
+                            content=record.get("content", DEFAULT_CONTENT), style=record.get("style", DEFAULT_STYLE),
+                            mask=record.get("masks"))
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
@@ -231,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         choose_precision(settings.precision, device)
         styles = [args.style] if isinstance(args.style, str) else args.style  # a record may hold one path
         content, style = as_image(args.content, "content"), [as_image(one, "style") for one in styles]
+        masks = args.mask and [as_image(one, "mask") for one in args.mask]
+        check_masks(masks, len(style), settings.style_blend)
         resume = read_state(args.resume) if args.resume else None
         every = args.save_every or (max(1, settings.steps // 40) if args.timelapse else None)
         folder = Path(args.output).parent
@@ -240,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"Weights: {model.weights_source}")
         if settings.weights == "random":
             say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
-        result = run_with_progress(content, style, settings, model, args.quiet, snapshots, resume)
+        result = run_with_progress(content, style, settings, model, args.quiet, snapshots, resume, masks)
     except StyleTransferError as error:
         return fail(error)
     except KeyboardInterrupt:
@@ -258,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.record:
             record = {"content": str(args.content), "style": [str(one) for one in styles], "output": str(output),
                       "weights_sha256": weights_fingerprint(model)}
+            if args.mask:
+                record["masks"] = [str(one) for one in args.mask]
             save_record({**record, **result.record()}, args.record)
     except StyleTransferError as error:
         return fail(error)
