@@ -9,9 +9,11 @@ Each module imports the core; the core never imports them::
     files.py        writing images and records whole or not at all
     snapshots.py    a picture every N steps, and a GIF timelapse of a run (a `stylize` callback)
     student.py      the student edition of the notebooks, and the autograder
+    diagram.py      the overview diagram of the method, in the paper's notation (notebook 00)
 
       cli ──> checkpoints ──> files ──> styletransfer_utils (the core)
       cli ──────────────────> files
       studio ──> files ───────────────> styletransfer_utils
       notebook ───────────────────────> styletransfer_utils
+      diagram ──> files ──────────────> styletransfer_utils
 """
