@@ -23,8 +23,13 @@ from styletransfer_utils import (
     CONTENT_LAYER,
     STYLE_LAYERS,
     VGG19_LAYER_NAMES,
+    ImageSource,
     Losses,
     LossHistory,
+    Settings,
+    StyleTransferResult,
+    as_image,
+    stylize,
     tensor_to_image,
     vgg19_skeleton,
 )
@@ -174,8 +179,22 @@ def show_gram_matrices(grams: Mapping[str, Tensor], channels: int = 64):
     return figure
 
 
-def plot_losses(history: LossHistory, axis=None, log: bool = True):
-    """Content, style, TV and total loss against the step, on a log scale (notebooks 04-06)."""
+def scale_changes(history: LossHistory) -> list[int]:
+    """The steps at which a coarse-to-fine run moved to a new image size (from ``history.size``), notebook 05.
+
+    Step ``s`` in the list is the first step at the new size; step ``s - 1`` was the last at the old one.
+    """
+    sizes = history.size
+    return [step for step in range(1, len(sizes)) if sizes[step] != sizes[step - 1]]
+
+
+def plot_losses(history: LossHistory, axis=None, log: bool = True, mark_scales: bool = False):
+    """Content, style, TV and total loss against the step, on a log scale (notebooks 04-06).
+
+    With ``mark_scales``, a dashed line marks each change of image size (`scale_changes`), and each
+    scale's longer side is written at the top: the losses on either side of a line belong to two
+    different objectives (notebook 05).
+    """
     figure = None
     if axis is None:
         figure = _new_figure(5, 3.2)
@@ -187,6 +206,13 @@ def plot_losses(history: LossHistory, axis=None, log: bool = True):
             axis.plot(values, label=name, lw=2 if name == "total" else 1)
     if log and any(history.total):
         axis.set_yscale("log")
+    if mark_scales and history.size:
+        starts = [0, *scale_changes(history)]
+        for start in starts:
+            if start:
+                axis.axvline(start - 0.5, color="grey", linestyle="--", linewidth=0.8)
+            axis.annotate(f"{history.size[start]} px", xy=(start, 1), xycoords=("data", "axes fraction"),
+                          xytext=(2, -2), textcoords="offset points", va="top", fontsize=7, color="grey")
     axis.set_xlabel("step")
     axis.set_ylabel("weighted loss")
     axis.legend(fontsize=8)
@@ -231,3 +257,115 @@ class LivePreview:
     def close(self) -> None:
         """Finish the progress bar (call once the run is over)."""
         self.bar.close()
+
+
+# ---- The paper's Figure 3: style layers x β (notebook 06, benchmarks/figure3_grid.py) ----------------------
+
+
+def figure3_layer_subsets(layers: Sequence[str] = STYLE_LAYERS) -> list[dict[str, float]]:
+    """The rows of the paper's Figure 3: style matched at the first layer, then the first two, ... then all.
+
+    Each row is a ``style_layer_weights`` for `stylize`: the k layers used get equal weights that add up to
+    ``len(layers)`` (5/k each of the five), as the default of 1 per layer does for all five. The style term's
+    total weight, and so what β means, is then the same in every row; the other layers get no entry, so the
+    forward pass stops at the deepest one needed.
+    """
+    layers = list(layers)
+    return [{name: len(layers) / count for name in layers[:count]} for count in range(1, len(layers) + 1)]
+
+
+@dataclass(frozen=True)
+class Figure3Grid:
+    """What `figure3_grid` computed: ``results[row][column]`` used ``layer_subsets[row]`` and ``betas[column]``."""
+
+    layer_subsets: list[dict[str, float]]
+    betas: list[float]
+    results: list[list[StyleTransferResult]]
+
+    @property
+    def weights_source(self) -> str:
+        """Where the network's weights came from (`load_vgg19`'s description), the same for every cell."""
+        return self.results[0][0].weights_source
+
+    def errors(self) -> list[list[tuple[float, float]]]:
+        """(content error, style error) of each cell's best image: the weighted terms divided by α and by β.
+
+        Both are relative errors (notebook 04); the style error is Σ w_l ‖G_l−A_l‖²/‖A_l‖² over that row's
+        layers only, so it compares cells within a row, while the content error compares any two cells.
+        A term whose weight is 0 cannot be divided back: its error is NaN.
+        """
+        def error(term: float, weight: float) -> float:
+            return term / weight if weight else math.nan
+
+        return [[(error(run.history.content[run.best_step], run.settings.content_weight),
+                  error(run.history.style[run.best_step], beta)) for run, beta in zip(row, self.betas, strict=True)]
+                for row in self.results]
+
+
+def figure3_grid(
+    content: ImageSource,
+    style: ImageSource,
+    betas: Sequence[float],
+    *,
+    model: nn.Module,
+    layer_subsets: Sequence[Mapping[str, float]] | None = None,
+    settings: Settings | None = None,
+    progress: bool = True,
+    **changes: Any,
+) -> Figure3Grid:
+    """Re-run the paper's Figure 3: one `stylize` run per (style layers, β) pair, everything else the same.
+
+    ``layer_subsets`` (default: `figure3_layer_subsets`) are the rows, ``betas`` the columns;
+    ``settings`` and ``changes`` (``size=128, steps=80`` ...) apply to every run, as in `stylize`. The
+    images are loaded once. A tqdm bar counts the runs unless ``progress`` is False.
+    """
+    from tqdm.auto import tqdm
+
+    subsets = [dict(subset) for subset in (figure3_layer_subsets() if layer_subsets is None else layer_subsets)]
+    base = (settings or Settings()).replace(**changes)
+    photo, painting = as_image(content, "content"), as_image(style, "style")
+    results = []
+    with tqdm(total=len(subsets) * len(betas), unit="run", disable=not progress) as bar:
+        for subset in subsets:
+            row = []
+            for beta in betas:
+                row.append(stylize(photo, painting, base, model=model, style_weight=beta, style_layer_weights=subset))
+                bar.update(1)
+            results.append(row)
+    return Figure3Grid(subsets, list(betas), results)
+
+
+def layers_label(weights: Mapping[str, float]) -> str:
+    """A short name for a set of style layers: 'relu1_1 … relu4_1' for a run of consecutive style layers."""
+    names = [name for name, weight in weights.items() if weight]
+    places = [STYLE_LAYERS.index(name) if name in STYLE_LAYERS else -1 for name in names]
+    if len(names) > 2 and -1 not in places and places == list(range(places[0], places[0] + len(names))):
+        return f"{names[0]} … {names[-1]}"
+    return " + ".join(names) or "no style layer"
+
+
+def show_figure3_grid(grid: Figure3Grid, label: str | None = None, cell: float = 1.9):
+    """The grid as one figure for a slide: a row per set of style layers, a column per β, titled with the
+    weights used (``label``, e.g. "VGG16 stand-in features", goes before `load_vgg19`'s description)."""
+    rows, columns = len(grid.results), len(grid.betas)
+    first = grid.results[0][0]
+    aspect = first.best_image.width / first.best_image.height
+    figure = _new_figure(cell * aspect * columns + 1.3, cell * rows + 1.1)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for row, (subset, runs) in enumerate(zip(grid.layer_subsets, grid.results, strict=True)):
+        for column, (beta, run) in enumerate(zip(grid.betas, runs, strict=True)):
+            axis = axes[row][column]
+            axis.imshow(run.best_image)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(f"β = {beta:g}", fontsize=10)
+            if column == 0:
+                weights = sorted({f"{weight:.3g}" for weight in subset.values() if weight})
+                axis.set_ylabel(f"{layers_label(subset)}\nw_l = {', '.join(weights)}", fontsize=8)
+    s = first.settings
+    weights = f"{label} ({grid.weights_source})" if label else grid.weights_source
+    figure.suptitle(
+        f"Gatys et al. (2016), Figure 3, recomputed: style layers (rows) × β (columns); α = {s.content_weight:g}, "
+        f"content {s.content_layer}, {s.size} px, {s.steps} {s.optimizer} steps\nweights: {weights}", fontsize=9)
+    return figure

@@ -121,3 +121,24 @@ def test_notebook_05_loop_is_the_modules_loop(optimizer):
     """
     [source] = [src for nb, name, src in inline_definitions() if name == "optimize_by_hand"]
     student.compare_optimize(source, optimizer)
+
+
+def paper_table(text: str) -> list[list[str]]:
+    """The 'the paper | this code | why' table's rows, without the 'why' column (which says where to read on)."""
+    start = text.index("| | the paper | this code | why |")
+    rows = []
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")][:3])
+    return rows
+
+
+def test_notebook_04_and_the_readme_compare_with_the_paper_alike():
+    """The paper ↔ this code table appears twice; the two must not drift apart."""
+    [path] = [p for p in NOTEBOOKS if p.name.startswith("04_")]
+    markdown = "\n".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    readme = paper_table((ROOT / "README.md").read_text())
+    assert [row[0] for row in readme][:9] == ["network", "ReLU side", "pooling", "losses", "weights", "start",
+                                              "optimiser", "schedule", "TV"]
+    assert paper_table(markdown) == readme
