@@ -749,9 +749,9 @@ class StyleTransferLoss:
         for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
             seen = features
             if mask is not None:  # the region's features, and its terms weighted by the share it covers
-                seen = {name: through_mask(features[name], mask) for name in region_scales}
-                region_scales = {name: w * seen[name][1] for name, w in region_scales.items() if seen[name][1]}
-                seen = {name: masked for name, (masked, _) in seen.items()}
+                masked = {name: through_mask(features[name], mask) for name in region_scales}
+                seen = {name: region for name, (region, _) in masked.items()}
+                region_scales = {name: w * masked[name][1] for name, w in region_scales.items() if masked[name][1]}
             for name, term in style_terms(seen, targets, region_scales).items():
                 terms[name] = terms.get(name, zero) + beta * term
         style = sum(terms.values(), zero)
