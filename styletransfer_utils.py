@@ -869,12 +869,9 @@ def optimize(
         opt.zero_grad(set_to_none=True)
         total, losses = objective(image)
         evaluated.append(losses)
-        # The same minimum, but gradients of the sum over pixels rather than of a mean: per pixel, a mean's
-        # are tiny, below the absolute thresholds of L-BFGS (no curvature is learnt from y·s ≤ 1e-10).
-        scaled = total * image.numel()
         if math.isfinite(losses.total):
-            scaled.backward()
-        return scaled
+            total.backward()
+        return total
 
     try:
         for step in range(first_step, first_step + steps):

@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--weights", default=os.environ.get(st.WEIGHTS_ENV),
                         help="checkpoint with trained features (default: $STYLETRANSFER_VGG19_WEIGHTS)")
     parser.add_argument("--rescaled", help="the same features with every activation scaled (part 3)")
-    parser.add_argument("--label", default="torchvision's ImageNet VGG19", help="what the weights are, for figures")
+    parser.add_argument("--label", default=None, help="what the weights are, for figures (default: where they "
+                        "were loaded from)")
     parser.add_argument("--reference-steps", type=int, default=600)
     parser.add_argument("--seed-steps", type=int, default=2000)
     parser.add_argument("--convergence-pairs", type=int, choices=(1, 2), default=1, help="pairs in part 2")
@@ -169,6 +170,7 @@ def main() -> None:
     if args.quick:
         args.reference_steps, args.seed_steps = min(args.reference_steps, 150), min(args.seed_steps, 300)
     model = st.load_vgg19(args.weights)
+    args.label = args.label or model.weights_source  # never a name the weights have not earned
     defaults = st.Settings()
     print(f"weights: {args.label} ({model.weights_source})")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
