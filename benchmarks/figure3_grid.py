@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from styletransfer_tools.files import write_atomically  # noqa: E402
+from styletransfer_tools.files import save_figure  # noqa: E402
 from styletransfer_tools.notebook import figure3_grid, layers_label, show_figure3_grid  # noqa: E402
 from styletransfer_utils import load_vgg19  # noqa: E402
 
@@ -44,8 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.out.parent.is_dir():
         parser.error(f"the folder {args.out.parent} does not exist")
-    suffix = args.out.suffix.lower().lstrip(".")
-    if suffix not in ("png", "jpg", "jpeg", "pdf", "svg"):
+    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".pdf", ".svg"):
         parser.error("--out must end in .png, .jpg, .pdf or .svg")
 
     model = load_vgg19(args.weights)
@@ -59,8 +58,7 @@ def main() -> None:
     for subset, row in zip(grid.layer_subsets, grid.errors(), strict=True):
         print(f"{layers_label(subset):20}" + "".join(f"{f'{c:.3g} / {s:.3g}':>18}" for c, s in row))
     figure = show_figure3_grid(grid, label=args.label)
-    kind = "jpeg" if suffix == "jpg" else suffix
-    write_atomically(args.out, lambda stream: figure.savefig(stream, format=kind, dpi=args.dpi))
+    save_figure(figure, args.out, args.dpi)
     print(f"wrote {args.out}")
 
 

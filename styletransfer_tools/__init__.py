@@ -6,7 +6,7 @@ Each module imports the core; the core never imports them::
     studio.py       notebook 06's studio: controls built from `Settings` that act during a run
     notebook.py     figures, the live preview and `notebook_settings` for the notebooks
     checkpoints.py  a features-only copy of the VGG19 weights, the ImageNet top-5 check
-    files.py        writing images and records whole or not at all
+    files.py        writing images, figures and records whole or not at all
     snapshots.py    a picture every N steps, and a GIF timelapse of a run (a `stylize` callback)
     student.py      the student edition of the notebooks, and the autograder
     diagram.py      the overview diagram of the method, in the paper's notation (notebook 00)

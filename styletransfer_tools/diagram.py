@@ -9,7 +9,7 @@ again with one piece emphasised (``draw_overview(highlight="gram")``) to say
 code, so the drawing cannot drift from what runs.
 
 ``python -m styletransfer_tools.diagram docs/overview.png`` writes the figure
-for the README (whole or not at all, `files.write_atomically`).
+for the README (whole or not at all, `files.save_figure`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from styletransfer_tools.files import write_atomically
+from styletransfer_tools.files import save_figure
 from styletransfer_utils import CONTENT_LAYER, STYLE_LAYERS, OutputError, Settings
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn, as in notebook.py
@@ -209,15 +209,7 @@ def draw_overview(highlight: str | None = None) -> Figure:
 
 def write_overview(path: str | Path, highlight: str | None = None, dpi: int = 110) -> Path:
     """Draw the overview and write it to ``path`` (format from the extension), whole or not at all."""
-    path = Path(path)
-    figure = draw_overview(highlight)
-    formats = figure.canvas.get_supported_filetypes()
-    kind = path.suffix.lower().removeprefix(".")
-    if kind not in formats:
-        raise OutputError(f"Cannot tell the format from {path.name!r}: end the file name with .png, .svg or .pdf.")
-    if not path.parent.is_dir():
-        raise OutputError(f"The folder {path.parent} does not exist. Create it first or choose another path.")
-    return write_atomically(path, lambda stream: figure.savefig(stream, format=kind, dpi=dpi, facecolor="white"))
+    return save_figure(draw_overview(highlight), path, dpi)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

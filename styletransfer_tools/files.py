@@ -64,6 +64,17 @@ def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
     return write_atomically(path, lambda stream: image.save(stream, format=formats[path.suffix.lower()]))
 
 
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write a matplotlib figure (format from the extension: .png, .jpg, .svg, .pdf ...) whole or not at all."""
+    path = Path(path)
+    kind = path.suffix.lower().removeprefix(".")
+    if kind not in figure.canvas.get_supported_filetypes():
+        raise OutputError(f"Cannot tell the format from {path.name!r}: end the file name with .png, .svg or .pdf.")
+    if not path.parent.is_dir():
+        raise OutputError(f"The folder {path.parent} does not exist. Create it first or choose another path.")
+    return write_atomically(path, lambda stream: figure.savefig(stream, format=kind, dpi=dpi, facecolor="white"))
+
+
 def save_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write a run record (`StyleTransferResult.record`) as indented JSON, atomically."""
     text = json.dumps(record, indent=1, ensure_ascii=False) + "\n"
