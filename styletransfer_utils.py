@@ -23,6 +23,7 @@ import this module; this module never imports them (only
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import math
 import numbers
@@ -31,7 +32,7 @@ import pickle
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -42,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 from torchvision.models import VGG19_Weights, vgg19
 from torchvision.transforms import InterpolationMode, v2
 
@@ -481,13 +483,12 @@ def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
     return swapped.eval()
 
 
-def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = STYLE_LAYERS) -> dict[str, Tensor]:
-    """Run ``image`` (values in [0, 1]) through VGG19 and keep the named activations.
+def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
+                  autocast_dtype: torch.dtype | None = None) -> Iterator[tuple[str, Tensor]]:
+    """`extract_features` one layer at a time: (name, activations) as the forward pass reaches each layer.
 
-    ImageNet normalisation happens here, so callers always work in [0, 1].
-    The forward pass stops at the deepest requested layer: for the paper's
-    layers that skips conv5_2 ... pool5, which would cost time and give
-    nothing. Introduced in notebook 02.
+    `StyleTransferLoss` computes each term as soon as its layer is reached
+    (section 4). ``autocast_dtype``: run the layers in that precision (section 5).
     """
     wanted = check_layers(layers)
     height, width = image.shape[-2:]
@@ -497,16 +498,35 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
             f"The image is {width} x {height} pixels, but layer {max(wanted, key=VGG19_LAYER_INDEX.get)} "
             f"needs at least {needed} pixels on each side. Use a larger size or a less elongated image."
         )
-    remaining, found, kept = set(wanted), {}, None
-    x = imagenet_normalize(image)
+    remaining, kept = set(wanted), None
+    # channels-last ("NHWC"): the layout oneDNN and cuDNN convolutions prefer; every activation follows it
+    x = imagenet_normalize(image).contiguous(memory_format=torch.channels_last)
     for name, layer in zip(VGG19_LAYER_NAMES, model, strict=False):
-        # torchvision's ReLUs are in-place: one would overwrite a conv output we just kept
-        x = F.relu(x) if x is kept and isinstance(layer, nn.ReLU) else layer(x)
+        with torch.autocast(image.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            if x is kept and isinstance(layer, nn.ReLU):  # torchvision's ReLUs are in-place: one would
+                x = F.relu(x)                               # overwrite a conv output we just kept
+            elif isinstance(layer, nn.MaxPool2d) and x.requires_grad:  # recomputed in the backward pass
+                x = checkpoint(layer, x, use_reentrant=False)            # rather than keeping int64 indices
+            else:
+                x = layer(x)
         if name in remaining:
-            found[name] = kept = x
+            kept = x
+            yield name, x
             remaining.discard(name)
             if not remaining:
-                break
+                return
+
+
+def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = STYLE_LAYERS) -> dict[str, Tensor]:
+    """Run ``image`` (values in [0, 1]) through VGG19 and keep the named activations.
+
+    ImageNet normalisation happens here, so callers always work in [0, 1].
+    The forward pass stops at the deepest requested layer: for the paper's
+    layers that skips conv5_2 ... pool5, which would cost time and give
+    nothing. Introduced in notebook 02.
+    """
+    wanted = check_layers(layers)
+    found = dict(iter_features(model, image, wanted))
     return {name: found[name] for name in wanted}
 
 
@@ -526,16 +546,59 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 #     same for any weights. Notebook 04 derives it.
 
 
+class GramMatrix(torch.autograd.Function):
+    """`gram_matrix` with its gradient written out: the paper's equation (6).
+
+    For a loss L of G = F Fᵀ / (C·H·W), ∂L/∂F = (∂L/∂G + ∂L/∂Gᵀ) F / (C·H·W).
+    Both directions convert the features to float32 a slice of positions at a
+    time. Left to autograd, ``features.float()`` would keep a float32 copy of
+    every style layer for the backward pass: 488 MiB at 1024 x 1024 px, 256 MiB
+    of it relu1_1's. Notebook 03 checks this gradient against autograd's.
+    """
+
+    SLICE = 2**22  # float32 numbers converted at a time (16 MiB)
+
+    @staticmethod
+    def positions(features: Tensor) -> Tensor:
+        """The features as (B, H·W, C): one row per position; a view of channels-last maps (section 3)."""
+        batch, channels, height, width = features.shape
+        return features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+
+    @staticmethod
+    def forward(ctx: Any, features: Tensor) -> Tensor:
+        batch, channels, height, width = features.shape
+        gram = features.new_zeros((batch, channels, channels), dtype=torch.float32)
+        with torch.autocast(features.device.type, enabled=False):  # float32 even inside autocast
+            for rows in GramMatrix.positions(features).split(max(1, GramMatrix.SLICE // channels), dim=1):
+                rows = rows.float()
+                gram.baddbmm_(rows.transpose(1, 2), rows)
+        ctx.save_for_backward(features)
+        return gram / (channels * height * width)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (features,) = ctx.saved_tensors
+        batch, channels, height, width = features.shape
+        both = (grad + grad.transpose(1, 2)) / (channels * height * width)
+        result = torch.empty((batch, height, width, channels), dtype=features.dtype, device=features.device)
+        step = max(1, GramMatrix.SLICE // channels)
+        with torch.autocast(features.device.type, enabled=False):
+            for rows, into in zip(GramMatrix.positions(features).split(step, dim=1),
+                                  result.view(batch, height * width, channels).split(step, dim=1), strict=True):
+                into.copy_(torch.bmm(rows.float(), both))
+        return result.permute(0, 3, 1, 2)  # channels-last, as the features
+
+
 def gram_matrix(features: Tensor) -> Tensor:
     """Channel-by-channel correlations of feature maps, shape (B, C, C), divided by C·H·W.
 
     Entry (i, j) is how strongly channels i and j fire *together*, averaged over
     all positions: texture without layout. Computed in float32 even when the
-    network ran in bfloat16, because the sums are long. Introduced in notebook 03.
+    network ran in bfloat16, because the sums are long. Its gradient is written
+    out (`GramMatrix`), so that no float32 copy of the features waits for the
+    backward pass. Introduced in notebook 03.
     """
-    batch, channels, height, width = features.shape
-    flat = features.float().reshape(batch, channels, height * width)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
+    return GramMatrix.apply(features)
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
@@ -730,30 +793,32 @@ class StyleTransferLoss:
         self.version += 1
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
-        """`extract_features` (by default of the layers in use), under autocast when a lower precision was
-        asked for (section 5)."""
+        """`extract_features` (by default of the layers in use), in the precision asked for (section 5)."""
         layers = self.layers if layers is None else layers
-        autocast = torch.autocast(image.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
-        with autocast:
-            return extract_features(self.model, image, layers)
+        return dict(iter_features(self.model, image, layers, self.autocast_dtype))
 
     def __call__(self, image: Tensor) -> tuple[Tensor, Losses]:
-        """(the total as a tensor to backpropagate, the weighted terms as plain numbers)."""
+        """(the total as a tensor to backpropagate, the weighted terms as plain numbers).
+
+        Each term is computed as soon as the forward pass reaches its layer. The
+        backward pass runs the most recent operations first, so a term's
+        gradient is then made when the backward pass is back at its layer, not
+        at its start and held throughout (240 MiB at 1024 x 1024 px).
+        """
         alpha, beta, tv_weight, scales, uses_content, layers = self.weights
-        features = self.features(image, layers) if layers else {}
         zero = image.new_zeros((), dtype=torch.float32)
-        content = zero
-        if uses_content:
-            content = alpha * content_loss(features[self.content_layer], self.content_target) / self.content_energy
-        terms: dict[str, Tensor] = {}
-        for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
-            seen = features
-            if mask is not None:  # the region's features, and its terms weighted by the share it covers
-                masked = {name: through_mask(features[name], mask) for name in region_scales}
-                seen = {name: region for name, (region, _) in masked.items()}
-                region_scales = {name: w * masked[name][1] for name, w in region_scales.items() if masked[name][1]}
-            for name, term in style_terms(seen, targets, region_scales).items():
-                terms[name] = terms.get(name, zero) + beta * term
+        content, terms = zero, {}
+        for name, features in iter_features(self.model, image, layers, self.autocast_dtype) if layers else ():
+            if uses_content and name == self.content_layer:
+                content = alpha * content_loss(features, self.content_target) / self.content_energy
+            for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
+                weight, seen = region_scales.get(name, 0.0), features
+                if weight and mask is not None:  # the region's features, its term weighted by the share it covers
+                    seen, share = through_mask(features, mask)
+                    weight *= share
+                if weight:
+                    term = style_terms({name: seen}, targets, {name: weight})[name]
+                    terms[name] = terms.get(name, zero) + beta * term
         style = sum(terms.values(), zero)
         tv = tv_weight * total_variation_loss(image) if tv_weight else zero
         total = content + style + tv
@@ -811,6 +876,24 @@ def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
     return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+
+
+try:  # glibc (Linux); other C libraries give freed memory back by themselves or not at all
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed during a step back to the operating system; `optimize` calls it after each.
+
+    glibc's allocator keeps freed blocks for reuse, and those of a large step
+    are too scattered to be reused well: at 1024 x 1024 px the process grew by
+    about 190 MiB more without this call, at no measurable cost in time with
+    it (README, Performance). On other C libraries it does nothing.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class StopFlag(Protocol):
@@ -900,6 +983,7 @@ def optimize(
             if not torch.isfinite(image).all():
                 stopped = f"the image became NaN at step {step}: the learning rate ({lr}) is too large."
                 break
+            release_freed_memory()
             if callback is not None:
                 callback(step, image.detach(), losses)
     except KeyboardInterrupt:
@@ -1259,10 +1343,7 @@ def stylize(
             if on_objective is not None:
                 on_objective(objective)
             image = initial_image(s.init, content_tensor, s.seed) if image is None else upscale(image, content_tensor)
-            # Channels-last ("NHWC") is the layout oneDNN and cuDNN convolutions prefer, and every activation
-            # follows the image's; L-BFGS needs the standard layout (it flattens the image with .view(-1)).
-            layout = torch.contiguous_format if s.optimizer == "lbfgs" else torch.channels_last
-            image = image.detach().contiguous(memory_format=layout).requires_grad_(True)
+            image = image.detach().contiguous().requires_grad_(True)  # L-BFGS flattens it with .view(-1)
             run = optimize(objective, image, steps=scale_steps, optimizer=s.optimizer, lr=s.lr, callback=callback,
                            stop=stop, first_step=len(history), history=history,
                            optimizer_state=state and state["state"] if previous is None else None)
@@ -1271,6 +1352,8 @@ def stylize(
                 run, best_size = dataclasses.replace(previous, stopped=run.stopped), previous_size
             if run.stopped is not None:
                 break
+            if scale_size != schedule[-1][0]:  # a finer scale follows, with a fresh optimiser: drop this history
+                run = dataclasses.replace(run, optimizer_state=None)
             previous, previous_size = run, scale_size
     except KeyboardInterrupt:  # between scales (inside one, `optimize` handles it): keep what we have
         if previous is None:

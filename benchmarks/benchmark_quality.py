@@ -27,7 +27,12 @@ Prints, for the defaults of `stylize` (nothing here overrides them):
    ``import torch, torchvision`` alone takes, in fresh processes: fp32, and
    bf16 where the CPU computes it natively;
 5. the default 384 px run's wall time with the CPU limited to AVX2 (oneDNN and
-   ATen told not to use AVX-512), to estimate a machine without AVX-512.
+   ATen told not to use AVX-512), to estimate a machine without AVX-512;
+6. (only when asked: ``--parts 6``) high resolution: the defaults at
+   ``--high-resolution`` px (1024) on the square default pair, in a fresh
+   process: wall time, peak RSS above the imports and the objective, on this
+   CPU, on it limited to AVX2 in fp32, and on the GPU where there is one (with
+   its peak GPU memory); the pictures go to ``--out``.
 
 Usage:
     python ../shared/tools/real_features.py /tmp/standin.pth
@@ -123,9 +128,22 @@ base = high_water_mark()
 sys.path.insert(0, {root!r})
 import styletransfer_utils as st
 result = st.stylize(st.DEFAULT_CONTENT, st.DEFAULT_STYLE, weights={weights!r}, size={size}, steps={steps},
-                    precision={precision!r})
-print(json.dumps({{"base": base, "peak": high_water_mark(), "seconds": result.seconds, "steps": result.steps_run}}))
+                    precision={precision!r}, device={device!r})
+if {picture!r}:
+    result.best_image.save({picture!r})
+gpu = torch.cuda.max_memory_allocated() / 2**20 if result.device.startswith("cuda") else None
+print(json.dumps({{"base": base, "peak": high_water_mark(), "seconds": result.seconds, "steps": result.steps_run,
+                  "best_loss": result.best_loss, "precision": result.precision, "device": result.device,
+                  "gpu_peak": gpu}}))
 """
+
+
+def memory_run(weights, size: int, steps: int, precision: str = "auto", device: str = "cpu",
+               picture: str = "", env: dict | None = None) -> dict:
+    """A `stylize` run of the default pair in a fresh process: its seconds, peak RSS and the imports' RSS."""
+    code = MEMORY_RUN.format(root=str(ROOT), weights=str(weights), size=size, steps=steps, precision=precision,
+                             device=device, picture=picture)
+    return fresh_process_rss(code, env)
 
 
 def scaled_copy(model, factor: float):
@@ -161,7 +179,8 @@ def main() -> None:
     parser.add_argument("--reference-steps", type=int, default=600)
     parser.add_argument("--seed-steps", type=int, default=2000)
     parser.add_argument("--convergence-pairs", type=int, choices=(1, 2), default=1, help="pairs in part 2")
-    parser.add_argument("--parts", default="12345", help="which parts to run, e.g. 345")
+    parser.add_argument("--parts", default="12345", help="which parts to run, e.g. 345 (6: high resolution)")
+    parser.add_argument("--high-resolution", type=int, default=1024, metavar="PX", help="size of part 6")
     parser.add_argument("--quick", action="store_true", help="fewer pairs and steps (a few minutes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the figure")
     args = parser.parse_args()
@@ -188,6 +207,8 @@ def main() -> None:
         part_memory(args)
     if "5" in args.parts:
         part_avx2(args, defaults)
+    if "6" in args.parts:
+        part_high_resolution(args, defaults)
     print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 
 
@@ -255,25 +276,47 @@ def part_memory(args) -> None:
         full = full_checkpoint(args.weights, Path(folder))
         precisions = ["fp32"] + (["bf16"] if st.choose_precision("auto", torch.device("cpu")) is not None else [])
         for precision in precisions:
-            code = MEMORY_RUN.format(root=str(ROOT), weights=str(full), size=512, steps=20 if args.quick else 60,
-                                     precision=precision)
-            figures = fresh_process_rss(code)
+            figures = memory_run(full, 512, 20 if args.quick else 60, precision)
             print(f"   {precision}: {figures['peak'] - figures['base']:.0f} MiB above the "
                   f"{figures['base']:.0f} MiB of the imports ({figures['steps']} steps, {figures['seconds']:.0f} s)")
 
+
+AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}  # oneDNN and ATen told not to use AVX-512
 
 
 def part_avx2(args, defaults) -> None:
     print(f"\n5. The default {SIZE} px run with the CPU limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, "
           "ATEN_CPU_CAPABILITY=avx2; fp32, as a CPU without native bf16 runs)")
-    code = MEMORY_RUN.format(root=str(ROOT), weights=str(args.weights), size=SIZE, steps=defaults.steps,
-                             precision="auto")
-    for environment in ({}, {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}):
-        if environment:
-            code = code.replace("precision='auto'", "precision='fp32'")
-        figures = fresh_process_rss(code, environment)
+    for environment, precision in (({}, "auto"), (AVX2, "fp32")):
+        figures = memory_run(args.weights, SIZE, defaults.steps, precision, env=environment)
         print(f"   {'AVX2 only' if environment else 'this CPU  '}: {figures['seconds']:.1f} s "
               f"({figures['steps']} steps)")
+
+
+HIGH_RESOLUTION_GOAL = (240, 1536)  # seconds and MiB above the imports, for a 1024 px result on a CPU
+
+
+def part_high_resolution(args, defaults) -> None:
+    size = args.high_resolution
+    print(f"\n6. High resolution: the defaults at {size} px ({defaults.steps} steps, coarse to fine: "
+          f"{st.scale_schedule((size, size), defaults.steps)}), square astronaut + stained glass, fresh process; "
+          f"goal for 1024 px on a CPU: under {HIGH_RESOLUTION_GOAL[0]} s and {HIGH_RESOLUTION_GOAL[1]} MiB above "
+          "the imports")
+    runs = [("this CPU", {}, "auto", "cpu")]
+    if not args.quick:
+        runs.append(("this CPU limited to AVX2, fp32", AVX2, "fp32", "cpu"))
+    if torch.cuda.is_available():
+        runs.insert(0, (torch.cuda.get_device_name(), {}, "auto", "cuda"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for label, environment, precision, device in runs:
+        picture = str(out / f"high_resolution_{size}_{device}.png") if not environment else ""
+        figures = memory_run(args.weights, size, defaults.steps, precision, device, picture, environment)
+        gpu = f", {figures['gpu_peak']:.0f} MiB of GPU memory at most" if figures["gpu_peak"] is not None else ""
+        print(f"   {label} ({figures['device']}, {figures['precision']}): {figures['seconds']:.1f} s, "
+              f"{figures['peak'] - figures['base']:.0f} MiB above the {figures['base']:.0f} MiB of the imports"
+              f"{gpu}; best objective {figures['best_loss']:.4f}" + (f"; picture {picture}" if picture else ""),
+              flush=True)
 
 
 if __name__ == "__main__":

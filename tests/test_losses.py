@@ -43,7 +43,9 @@ def test_normalisation_happens_inside(model, content_image):
     """extract_features takes [0, 1] pixels: the first conv sees the ImageNet-normalised image."""
     image = st.image_to_tensor(content_image)
     expected = model[0](st.imagenet_normalize(image))
-    assert torch.allclose(st.extract_features(model, image, ["conv1_1"])["conv1_1"], expected)
+    # atol: channels-last and the standard layout use different convolution kernels, which round differently;
+    # without the normalisation the values would differ by more than 1
+    assert torch.allclose(st.extract_features(model, image, ["conv1_1"])["conv1_1"], expected, atol=1e-5)
 
 
 def test_forward_stops_at_deepest_layer(model, content_image, monkeypatch):
@@ -95,6 +97,78 @@ def test_gram_matrix_does_not_depend_on_image_size():
 
 def test_gram_matrix_is_float32_for_bfloat16_input():
     assert st.gram_matrix(torch.randn(1, 4, 3, 3).bfloat16()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_matrix_gradient_is_autograds(dtype, layout, monkeypatch):
+    """GramMatrix's written-out gradient (the paper's equation 6) equals what autograd derives from
+    F Fᵀ / (C·H·W), for either layout and precision, also when the positions are taken in several slices."""
+    monkeypatch.setattr(st.GramMatrix, "SLICE", 8 * 7)  # 7 positions per slice: 5 slices of 9 x 7
+    features = torch.randn(2, 8, 9, 7).to(dtype=dtype, memory_format=layout)
+    weights = torch.randn(2, 8, 8)  # a loss that is not symmetric in G, to test both halves of the formula
+    ours = features.detach().requires_grad_(True)
+    (st.gram_matrix(ours) * weights).sum().backward()
+    by_hand = features.detach().float().requires_grad_(True)
+    flat = by_hand.flatten(2)
+    ((flat @ flat.transpose(1, 2) / (8 * 9 * 7)) * weights).sum().backward()
+    assert ours.grad.dtype == dtype and ours.grad.shape == features.shape
+    tolerance = 1e-6 if dtype == torch.float32 else 1e-2  # bf16: the gradient is rounded to the features' dtype
+    torch.testing.assert_close(ours.grad.float(), by_hand.grad, atol=tolerance, rtol=tolerance)
+    torch.testing.assert_close(st.gram_matrix(features), (flat @ flat.transpose(1, 2) / (8 * 9 * 7)).detach(),
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_gram_matrix_stays_float32_inside_autocast():
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        gram = st.gram_matrix(torch.randn(1, 4, 3, 3).bfloat16())
+    assert gram.dtype == torch.float32
+
+
+def test_the_objective_keeps_no_float32_copies_and_no_pooling_indices(model, content_image, style_image):
+    """What the backward pass needs is kept in the network's precision: no float32 copy of a style layer
+    (GramMatrix) and no max-pooling indices (recomputed): 728 MiB at 1024 x 1024 px."""
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style, autocast_dtype=torch.bfloat16)
+    image = content.clone().requires_grad_(True)
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append((t.dtype, t.shape)) or t, lambda t: t):
+        total, _ = objective(image)
+    total.backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    assert not [shape for dtype, shape in kept if dtype == torch.int64], "max-pooling indices were kept"
+    # (relu4_1 is left out: it has the shape of the content layer relu4_2, whose loss keeps a float32 copy)
+    shapes = {f.shape for name, f in st.extract_features(model, content, st.STYLE_LAYERS).items() if name != "relu4_1"}
+    assert not [shape for dtype, shape in kept if dtype == torch.float32 and shape in shapes]
+    assert [shape for dtype, shape in kept if dtype == torch.bfloat16 and shape in shapes]  # the features are kept
+
+
+def test_terms_are_computed_as_their_layers_are_reached(model, content_image, style_image, monkeypatch):
+    """Each style term is made right after its layer, before the network goes deeper: autograd then
+    computes its gradient only when the backward pass is back at that layer."""
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style)
+    order, gram = [], st.GramMatrix.apply
+    monkeypatch.setattr(st.GramMatrix, "apply", lambda f: order.append(("gram", f.shape[1])) or gram(f))
+    hooks = [model[st.VGG19_LAYER_INDEX[name]].register_forward_hook(
+        lambda module, inputs, output, name=name: order.append(("layer", name))) for name in ("conv2_1", "conv5_1")]
+    try:
+        objective(content.clone().requires_grad_(True))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    grams_512 = [i for i, event in enumerate(order) if event == ("gram", 512)]  # relu4_1's, then relu5_1's
+    assert order.index(("gram", 64)) < order.index(("layer", "conv2_1"))  # relu1_1's Gram before block 2
+    assert grams_512[0] < order.index(("layer", "conv5_1")) < grams_512[1]
+
+
+def test_iter_features_yields_in_network_order(model, content_image):
+    image = st.image_to_tensor(content_image)
+    pairs = list(st.iter_features(model, image, ["relu3_1", "conv1_1", "relu2_1"]))
+    assert [name for name, _ in pairs] == ["conv1_1", "relu2_1", "relu3_1"]
+    features = st.extract_features(model, image, ["relu3_1", "conv1_1", "relu2_1"])
+    assert list(features) == ["relu3_1", "conv1_1", "relu2_1"]
+    assert all(torch.equal(features[name], value) for name, value in pairs)
 
 
 def test_content_loss_zero_only_at_target():
