@@ -547,13 +547,12 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 
 
 class GramMatrix(torch.autograd.Function):
-    """`gram_matrix` with its gradient written out: the paper's equation (6).
+    """`gram_matrix` with its gradient written out: the Gram-matrix part of the paper's equation (6).
 
-    For a loss L of G = F Fᵀ / (C·H·W), ∂L/∂F = (∂L/∂G + ∂L/∂Gᵀ) F / (C·H·W).
-    Both directions convert the features to float32 a slice of positions at a
-    time. Left to autograd, ``features.float()`` would keep a float32 copy of
-    every style layer for the backward pass: 488 MiB at 1024 x 1024 px, 256 MiB
-    of it relu1_1's. Notebook 03 checks this gradient against autograd's.
+    For a loss L of G = F Fᵀ / (C·H·W), ∂L/∂F = (∂L/∂G + ∂L/∂Gᵀ) F / (C·H·W). Both directions convert
+    the features to float32 a slice of positions at a time. Left to autograd, ``features.float()`` would
+    keep a float32 copy of every style layer for the backward pass: 488 MiB at 1024 x 1024 px, 256 MiB of
+    it relu1_1's. Notebook 03 checks this gradient against autograd's.
     """
 
     SLICE = 2**22  # float32 numbers converted at a time (16 MiB)
@@ -632,7 +631,8 @@ def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
     """
     small = F.interpolate(mask.float(), size=features.shape[-2:], mode="bilinear", antialias=True)
     share = small.pow(2).mean().item()
-    return features * (small / math.sqrt(share) if share else small), share
+    weights = small / math.sqrt(share) if share else small
+    return features * weights.to(features.dtype), share  # in the features' precision: half the memory in bf16
 
 
 def total_variation_loss(image: Tensor) -> Tensor:
@@ -884,15 +884,18 @@ except (OSError, AttributeError):
     _malloc_trim = None
 
 
-def release_freed_memory() -> None:
-    """Hand the memory freed during a step back to the operating system; `optimize` calls it after each.
+RELEASE_FROM_PIXELS = 2**19  # images from about 724 x 724 px up
 
-    glibc's allocator keeps freed blocks for reuse, and those of a large step
-    are too scattered to be reused well: at 1024 x 1024 px the process grew by
-    about 190 MiB more without this call, at no measurable cost in time with
-    it (README, Performance). On other C libraries it does nothing.
+
+def release_freed_memory(image: Tensor) -> None:
+    """After a step on a large ``image``, hand the memory freed during it back to the operating system.
+
+    glibc keeps freed blocks for reuse, but those of a large step are too scattered to be reused well: a
+    1024 x 1024 px run peaked at 1512 MiB above the imports without this and 1344 MiB with it (README, High
+    resolution). Not for small images: the pages handed back are faulted in again at the next step, which
+    made a 256 px run 40 % slower. Elsewhere than glibc it does nothing. `optimize` calls it.
     """
-    if _malloc_trim is not None:
+    if _malloc_trim is not None and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
         _malloc_trim(0)
 
 
@@ -983,7 +986,7 @@ def optimize(
             if not torch.isfinite(image).all():
                 stopped = f"the image became NaN at step {step}: the learning rate ({lr}) is too large."
                 break
-            release_freed_memory()
+            release_freed_memory(image)
             if callback is not None:
                 callback(step, image.detach(), losses)
     except KeyboardInterrupt:
