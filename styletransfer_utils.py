@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 from torchvision.models import VGG19_Weights, vgg19
 from torchvision.transforms import InterpolationMode, v2
@@ -485,10 +486,11 @@ def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
 
 def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
                   autocast_dtype: torch.dtype | None = None) -> Iterator[tuple[str, Tensor]]:
-    """`extract_features` one layer at a time: (name, activations) as the forward pass reaches each layer.
+    """The forward pass of `extract_features` (normalising, stopping at the deepest requested layer), one
+    layer at a time: (name, activations) as each requested layer is reached, in the network's order.
 
-    `StyleTransferLoss` computes each term as soon as its layer is reached
-    (section 4). ``autocast_dtype``: run the layers in that precision (section 5).
+    `StyleTransferLoss` computes each term as soon as its layer is reached (section 4). ``autocast_dtype``:
+    run the layers in that precision (section 5); None leaves the caller's autocast, if any, as it is.
     """
     wanted = check_layers(layers)
     height, width = image.shape[-2:]
@@ -502,11 +504,13 @@ def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
     # channels-last ("NHWC"): the layout oneDNN and cuDNN convolutions prefer; every activation follows it
     x = imagenet_normalize(image).contiguous(memory_format=torch.channels_last)
     for name, layer in zip(VGG19_LAYER_NAMES, model, strict=False):
-        with torch.autocast(image.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            if x is kept and isinstance(layer, nn.ReLU):  # torchvision's ReLUs are in-place: one would
-                x = F.relu(x)                               # overwrite a conv output we just kept
-            elif isinstance(layer, nn.MaxPool2d) and x.requires_grad:  # recomputed in the backward pass
-                x = checkpoint(layer, x, use_reentrant=False)            # rather than keeping int64 indices
+        with contextlib.nullcontext() if autocast_dtype is None else torch.autocast(x.device.type, autocast_dtype):
+            if x is kept and isinstance(layer, nn.ReLU):
+                # torchvision's ReLUs are in-place: one would overwrite a conv output we just kept
+                x = F.relu(x)
+            elif isinstance(layer, nn.MaxPool2d) and x.requires_grad:
+                # recomputed in the backward pass, rather than keeping one int64 index per output value
+                x = checkpoint(layer, x, use_reentrant=False)
             else:
                 x = layer(x)
         if name in remaining:
@@ -575,6 +579,7 @@ class GramMatrix(torch.autograd.Function):
         return gram / (channels * height * width)
 
     @staticmethod
+    @once_differentiable  # no second derivative: nothing here needs one
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         (features,) = ctx.saved_tensors
         batch, channels, height, width = features.shape
@@ -808,7 +813,8 @@ class StyleTransferLoss:
         alpha, beta, tv_weight, scales, uses_content, layers = self.weights
         zero = image.new_zeros((), dtype=torch.float32)
         content, terms = zero, {}
-        for name, features in iter_features(self.model, image, layers, self.autocast_dtype) if layers else ():
+        reached = iter_features(self.model, image, layers, self.autocast_dtype) if layers else []
+        for name, features in reached:
             if uses_content and name == self.content_layer:
                 content = alpha * content_loss(features, self.content_target) / self.content_energy
             for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
@@ -895,7 +901,7 @@ def release_freed_memory(image: Tensor) -> None:
     resolution). Not for small images: the pages handed back are faulted in again at the next step, which
     made a 256 px run 40 % slower. Elsewhere than glibc it does nothing. `optimize` calls it.
     """
-    if _malloc_trim is not None and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
+    if _malloc_trim is not None and image.device.type == "cpu" and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
         _malloc_trim(0)
 
 

@@ -104,7 +104,7 @@ def test_gram_matrix_is_float32_for_bfloat16_input():
 def test_gram_matrix_gradient_is_autograds(dtype, layout, monkeypatch):
     """GramMatrix's written-out gradient (the paper's equation 6) equals what autograd derives from
     F Fᵀ / (C·H·W), for either layout and precision, also when the positions are taken in several slices."""
-    monkeypatch.setattr(st.GramMatrix, "SLICE", 8 * 7)  # 7 positions per slice: 5 slices of 9 x 7
+    monkeypatch.setattr(st.GramMatrix, "SLICE", 8 * 7)  # 8 channels: 7 positions per slice, 9 slices of 9 x 7
     features = torch.randn(2, 8, 9, 7).to(dtype=dtype, memory_format=layout)
     weights = torch.randn(2, 8, 8)  # a loss that is not symmetric in G, to test both halves of the formula
     ours = features.detach().requires_grad_(True)
@@ -120,27 +120,48 @@ def test_gram_matrix_gradient_is_autograds(dtype, layout, monkeypatch):
 
 
 def test_gram_matrix_stays_float32_inside_autocast():
+    """Inside autocast, forward and backward still sum in float32: as exact as float32 outside it."""
+    features = torch.randn(1, 16, 40, 40).bfloat16()
+    weights = torch.randn(1, 16, 16)
+    exact = features.double().requires_grad_(True)
+    flat = exact.flatten(2)
+    ((flat @ flat.transpose(1, 2) / (16 * 40 * 40)) * weights.double()).sum().backward()
+    ours = features.clone().requires_grad_(True)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        gram = st.gram_matrix(torch.randn(1, 4, 3, 3).bfloat16())
+        gram = st.gram_matrix(ours)
+        (gram * weights).sum().backward()
     assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram.double(), (flat @ flat.transpose(1, 2) / (16 * 40 * 40)).detach(),
+                               rtol=1e-6, atol=1e-7)  # bf16 products or sums would be off by about 1e-3
+    torch.testing.assert_close(ours.grad.double(), exact.grad, rtol=1e-2, atol=1e-5)  # rounded to bf16 at the end
+
+
+def test_extract_features_keeps_the_callers_autocast(model, content_image):
+    """Wrapped in torch.autocast by the caller (as notebooks 05 and 08 do to time bf16), the layers run in it."""
+    image = st.image_to_tensor(content_image)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = st.extract_features(model, image, ["relu2_1"])
+    assert features["relu2_1"].dtype == torch.bfloat16
+    assert st.extract_features(model, image, ["relu2_1"])["relu2_1"].dtype == torch.float32
 
 
 def test_the_objective_keeps_no_float32_copies_and_no_pooling_indices(model, content_image, style_image):
     """What the backward pass needs is kept in the network's precision: no float32 copy of a style layer
     (GramMatrix) and no max-pooling indices (recomputed): 728 MiB at 1024 x 1024 px."""
-    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
-    objective = st.StyleTransferLoss(model, content, style, autocast_dtype=torch.bfloat16)
+    content = st.image_to_tensor(content_image.resize((256, 256)))
+    objective = st.StyleTransferLoss(model, content, st.image_to_tensor(style_image), autocast_dtype=torch.bfloat16)
     image = content.clone().requires_grad_(True)
     kept = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append((t.dtype, t.shape)) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append((t.dtype, t.numel())) or t, lambda t: t):
         total, _ = objective(image)
     total.backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
-    assert not [shape for dtype, shape in kept if dtype == torch.int64], "max-pooling indices were kept"
-    # (relu4_1 is left out: it has the shape of the content layer relu4_2, whose loss keeps a float32 copy)
-    shapes = {f.shape for name, f in st.extract_features(model, content, st.STYLE_LAYERS).items() if name != "relu4_1"}
-    assert not [shape for dtype, shape in kept if dtype == torch.float32 and shape in shapes]
-    assert [shape for dtype, shape in kept if dtype == torch.bfloat16 and shape in shapes]  # the features are kept
+    assert not [numel for dtype, numel in kept if dtype == torch.int64], "max-pooling indices were kept"
+    # at 256 px relu1_1 ... relu3_1 are larger than any Gram matrix (512 x 512) or the content layer relu4_2
+    large = st.extract_features(model, content, ["relu3_1"])["relu3_1"].numel()
+    assert large > max(512 * 512, st.extract_features(model, content, [st.CONTENT_LAYER])[st.CONTENT_LAYER].numel())
+    assert not [numel for dtype, numel in kept if dtype == torch.float32 and numel >= large], "float32 copies kept"
+    assert [numel for dtype, numel in kept if dtype == torch.bfloat16 and numel >= large]  # the layers themselves
 
 
 def test_terms_are_computed_as_their_layers_are_reached(model, content_image, style_image, monkeypatch):
