@@ -562,17 +562,18 @@ class GramMatrix(torch.autograd.Function):
     SLICE = 2**22  # float32 numbers converted at a time (16 MiB)
 
     @staticmethod
-    def positions(features: Tensor) -> Tensor:
-        """The features as (B, H·W, C): one row per position; a view of channels-last maps (section 3)."""
-        batch, channels, height, width = features.shape
-        return features.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+    def slices(maps: Tensor) -> tuple[Tensor, ...]:
+        """(B, C, H, W) maps as slices of (B, positions, C) rows, SLICE numbers each; views of channels-last maps."""
+        batch, channels, height, width = maps.shape
+        rows = maps.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        return rows.split(max(1, GramMatrix.SLICE // channels), dim=1)
 
     @staticmethod
     def forward(ctx: Any, features: Tensor) -> Tensor:
         batch, channels, height, width = features.shape
         gram = features.new_zeros((batch, channels, channels), dtype=torch.float32)
         with torch.autocast(features.device.type, enabled=False):  # float32 even inside autocast
-            for rows in GramMatrix.positions(features).split(max(1, GramMatrix.SLICE // channels), dim=1):
+            for rows in GramMatrix.slices(features):
                 rows = rows.float()
                 gram.baddbmm_(rows.transpose(1, 2), rows)
         ctx.save_for_backward(features)
@@ -582,15 +583,12 @@ class GramMatrix(torch.autograd.Function):
     @once_differentiable  # no second derivative: nothing here needs one
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         (features,) = ctx.saved_tensors
-        batch, channels, height, width = features.shape
-        both = (grad + grad.transpose(1, 2)) / (channels * height * width)
-        result = torch.empty((batch, height, width, channels), dtype=features.dtype, device=features.device)
-        step = max(1, GramMatrix.SLICE // channels)
+        both = (grad + grad.transpose(1, 2)) / features[0].numel()
+        result = torch.empty_like(features, memory_format=torch.channels_last)
         with torch.autocast(features.device.type, enabled=False):
-            for rows, into in zip(GramMatrix.positions(features).split(step, dim=1),
-                                  result.view(batch, height * width, channels).split(step, dim=1), strict=True):
+            for rows, into in zip(GramMatrix.slices(features), GramMatrix.slices(result), strict=True):
                 into.copy_(torch.bmm(rows.float(), both))
-        return result.permute(0, 3, 1, 2)  # channels-last, as the features
+        return result
 
 
 def gram_matrix(features: Tensor) -> Tensor:
