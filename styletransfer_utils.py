@@ -869,17 +869,59 @@ class LossHistory:
         return len(self.total)
 
 
-def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
-    """Adam or L-BFGS over the pixels of ``image``; one ``.step(closure)`` evaluates the objective once.
+MAX_PIXEL_STEP = 0.1  # the most one L-BFGS step may move any pixel, on the 0-1 scale (see PixelLBFGS)
 
-    L-BFGS runs without a line search, which would evaluate every accepted
-    point twice; the plain step reached lower objectives per evaluation.
+
+class PixelLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS (no line search: one evaluation per step), fitted to pixels in [0, 1]. Notebook 05.
+
+    1. Scale-free: torch learns curvature only from steps with y·s > 1e-10 (and stops when every gradient
+       is below 1e-7), absolute numbers that our relative errors can fall short of: a relu1_1-only
+       texture learnt nothing and crept along the gradient. So L-BFGS sees the objective times a ``gain``
+       fixed at the first evaluation, making that gradient 1 per pixel on average.
+    2. Steps in pixel units: torch's first step is tiny and mostly teaches rounding; ours moves the pixel
+       that moves most by lr x ``max_step``. Without a line search a step can overshoot far (at a large β
+       the objective rose to 24 times its start), so no step moves any pixel more than ``max_step``.
+    3. The step is clamped to [0, 1], and the next curvature pair uses the step actually taken.
     """
+
+    def __init__(self, image: Tensor, lr: float = 1.0, max_step: float = MAX_PIXEL_STEP) -> None:
+        super().__init__([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+        self.image, self.max_step = image, max_step
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+        image, state = self.image, self.state[self.image]
+
+        def scaled() -> Tensor:
+            with torch.enable_grad():
+                loss = closure()
+            if image.grad is not None:
+                size = image.grad.abs().mean().item()
+                state.setdefault("gain", 1 / size if 0 < size < math.inf else 1.0)  # kept for a resumed run
+                image.grad.mul_(state["gain"])
+            return loss * state.get("gain", 1.0)
+
+        start = image.clone()
+        loss = super().step(scaled)
+        taken = image.clamp_(0, 1) - start
+        largest = taken.abs().max().item()
+        longest = self.max_step * (self.param_groups[0]["lr"] if state["n_iter"] == 1 else 1)
+        if largest > 0 and (state["n_iter"] == 1 or largest > longest):
+            taken = image.copy_(start + taken * (longest / largest)).clamp_(0, 1) - start
+        if largest > 0:
+            state["d"] = taken.view(-1) / state["t"]  # what the next curvature pair learns from
+        return loss / state.get("gain", 1.0)
+
+
+def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
+    """Adam or L-BFGS (`PixelLBFGS`) over the pixels of ``image``; one ``.step(closure)`` evaluates the
+    objective once (a line search would evaluate every accepted point twice)."""
     if name not in OPTIMIZERS:
         raise ParameterError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}.")
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
-    return torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+    return PixelLBFGS(image, lr=lr)
 
 
 try:  # glibc (Linux); other C libraries give freed memory back by themselves or not at all
@@ -892,13 +934,9 @@ RELEASE_FROM_PIXELS = 2**19  # images from about 724 x 724 px up
 
 
 def release_freed_memory(image: Tensor) -> None:
-    """After a step on a large ``image``, hand the memory freed during it back to the operating system.
-
-    glibc keeps freed blocks for reuse, but those of a large step are too scattered to be reused well: a
-    1024 x 1024 px run peaked at 1512 MiB above the imports without this and 1344 MiB with it (README, High
-    resolution). Not for small images: the pages handed back are faulted in again at the next step, which
-    made a 256 px run 40 % slower. Elsewhere than glibc it does nothing. `optimize` calls it.
-    """
+    """After a step on a large ``image``, hand the memory freed during it back to the operating system: glibc
+    keeps the scattered blocks of a large step for reuse, which raised the peak (README, High resolution).
+    Not for small images, where the pages are faulted in again at once; elsewhere than glibc, nothing."""
     if _malloc_trim is not None and image.device.type == "cpu" and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
         _malloc_trim(0)
 

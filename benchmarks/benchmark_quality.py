@@ -28,6 +28,12 @@ Prints, for the defaults of `stylize` (nothing here overrides them):
    bf16 where the CPU computes it natively;
 5. the default 384 px run's wall time with the CPU limited to AVX2 (oneDNN and
    ATen told not to use AVX-512), to estimate a machine without AVX-512;
+7. the cases the notebooks teach, at the notebooks' own sizes, with the
+   default optimiser and no per-case setting: notebook 03's five textures
+   from noise and notebook 04's five reconstructions from noise (the error
+   at the start and at the best step, and their ratio: the goal is at least
+   10), and notebook 06's Figure 3 grid (each cell's highest objective
+   against its first: the goal is at most 2);
 6. (only when asked: ``--parts 6``) high resolution: the defaults at
    ``--high-resolution`` px (1024) on the square default pair, in a fresh
    process: wall time, peak RSS above the imports and the objective, on this
@@ -179,7 +185,7 @@ def main() -> None:
     parser.add_argument("--reference-steps", type=int, default=600)
     parser.add_argument("--seed-steps", type=int, default=2000)
     parser.add_argument("--convergence-pairs", type=int, choices=(1, 2), default=1, help="pairs in part 2")
-    parser.add_argument("--parts", default="12345", help="which parts to run, e.g. 345 (6: high resolution)")
+    parser.add_argument("--parts", default="123457", help="which parts to run, e.g. 345 (6: high resolution)")
     parser.add_argument("--high-resolution", type=int, default=1024, metavar="PX", help="size of part 6")
     parser.add_argument("--quick", action="store_true", help="fewer pairs and steps (a few minutes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the figure")
@@ -209,6 +215,8 @@ def main() -> None:
         part_avx2(args, defaults)
     if "6" in args.parts:
         part_high_resolution(args, defaults)
+    if "7" in args.parts:
+        part_taught_cases(args, model)
     print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 
 
@@ -317,6 +325,59 @@ def part_high_resolution(args, defaults) -> None:
               f"{figures['peak'] - figures['base']:.0f} MiB above the {figures['base']:.0f} MiB of the imports"
               f"{gpu}; best objective {figures['best_loss']:.4f}" + (f"; picture {picture}" if picture else ""),
               flush=True)
+
+
+TAUGHT_GOALS = (10, 2)  # error falls at least tenfold from noise; no Figure 3 cell above twice its first objective
+
+
+def part_taught_cases(args, model) -> None:
+    """Notebooks 03, 04 and 06 as they run them (their pairs, sizes and steps), with `stylize`'s optimiser."""
+    from PIL import Image
+
+    from styletransfer_tools import notebook
+    from styletransfer_tools.files import save_figure
+
+    quick = 2 if args.quick else 1  # --quick: half the size and half the steps
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    textures = []
+    print(f"\n7. The taught cases with the default optimiser ({st.Settings().optimizer}); goals: every error falls "
+          f"at least {TAUGHT_GOALS[0]}-fold, no Figure 3 cell rises above {TAUGHT_GOALS[1]} x its first objective")
+    photo, painting = pair_images("astronaut.jpg", "stained_glass.png")
+    size, steps = 256 // quick, 120 // quick
+    print(f"   notebook 03, textures from noise ({size} px, {steps} steps, one scale), style error:")
+    for depth in range(1, len(st.STYLE_LAYERS) + 1):
+        layers = st.STYLE_LAYERS[:depth]
+        run = st.stylize(Image.new("RGB", (450, 300)), st.resize_longer_side(painting, size), model=model,
+                         content_weight=0, init="noise", scales=1, style_layer_weights=dict.fromkeys(layers, 1.0),
+                         size=size, steps=steps)
+        textures.append(run.best_image)
+        print(f"     up to {layers[-1]}: {run.history.style[0]:.3g} -> {run.best_loss:.3g}  "
+              f"(x{run.history.style[0] / run.best_loss:,.0f} lower, {run.seconds:.1f} s)", flush=True)
+    figure = notebook.show_images(textures, [f"up to {name}" for name in st.STYLE_LAYERS], height=2.5)
+    figure.suptitle(f"notebook 03's textures, {size} px, {steps} steps. Weights: {args.label}", fontsize=9)
+    print(f"     pictures: {save_figure(figure, out / 'taught_textures.png')}")
+    size, steps = 192 // quick, 150 // quick
+    print(f"   notebook 04, reconstructions from noise ({size} px, {steps} steps, one scale), content error:")
+    for layer in ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"):
+        run = st.stylize(photo, painting, model=model, style_weight=0, init="noise", content_layer=layer, scales=1,
+                         size=size, steps=steps)
+        print(f"     {layer}: {run.history.content[0]:.3g} -> {run.best_loss:.3g}  "
+              f"(x{run.history.content[0] / run.best_loss:,.0f} lower, {run.seconds:.1f} s)", flush=True)
+    cat, swirls = pair_images("chelsea.jpg", "swirls.png")
+    betas = [100, 10, 1, 0.1]
+    grid = notebook.figure3_grid(cat, swirls, betas, model=model, size=128 // quick, steps=st.Settings().steps,
+                                 progress=False)
+    cell = grid.results[0][0].settings
+    print(f"   notebook 06, Figure 3 (chelsea + swirls, {cell.size} px, {cell.steps} steps), "
+          "highest objective / first | best / first:")
+    print(f"     {'style layers':18}" + "".join(f"{f'β = {beta:g}':>16}" for beta in betas))
+    for subset, row in zip(grid.layer_subsets, grid.results, strict=True):
+        cells = [f"{max(r.history.total) / r.history.total[0]:.2f} | {r.best_loss / r.history.total[0]:.3f}"
+                 for r in row]
+        print(f"     {notebook.layers_label(subset):18}" + "".join(f"{cell:>16}" for cell in cells), flush=True)
+    figure = notebook.show_figure3_grid(grid, label=args.label)
+    print(f"     pictures: {save_figure(figure, out / 'taught_figure3.png')}")
 
 
 if __name__ == "__main__":

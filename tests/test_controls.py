@@ -109,7 +109,10 @@ def test_keeping_the_photos_colours_leaves_its_chroma_unchanged(model, content_i
     """Luminance-only transfer and the post-hoc swap both give the photo's chroma back, within rounding."""
     result = st.stylize(content_image, style_image, model=model, size=64, steps=3, color=color, style_weight=100)
     photo = st.resize_longer_side(content_image, 64)
-    assert np.abs(chroma(result.best_image) - chroma(photo)).max() <= 2
+    picture = np.asarray(result.best_image)
+    unclipped = ((picture > 0) & (picture < 255)).all(axis=2)  # where RGB clipped nothing, chroma survives exactly
+    assert unclipped.mean() > 0.5
+    assert np.abs(chroma(result.best_image) - chroma(photo))[unclipped].max() <= 2
     plain = st.stylize(content_image, style_image, model=model, size=64, steps=3, style_weight=100)
     assert np.abs(chroma(plain.best_image) - chroma(photo)).max() > 2  # without it the colours do move
 

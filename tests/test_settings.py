@@ -161,7 +161,8 @@ def test_the_core_has_no_forward_references():
 def test_the_core_stays_short():
     """The course's code is meant to be read in one sitting (see the README's Layout section)."""
     lines = (ROOT / "styletransfer_utils.py").read_text().count("\n")
-    assert lines <= 1400, f"styletransfer_utils.py has {lines} lines: move what is not taught into styletransfer_tools"
+    # 1400 until PixelLBFGS (issue 20), which notebook 05 teaches; issue 21 is to bring the core down again
+    assert lines <= 1435, f"styletransfer_utils.py has {lines} lines: move what is not taught into styletransfer_tools"
 
 
 def test_translation_into_flags_leaves_paths_alone():
