@@ -359,11 +359,16 @@ def part_taught_cases(args, model) -> None:
     print(f"     pictures: {save_figure(figure, out / 'taught_textures.png')}")
     size, steps = 192 // quick, 150 // quick
     print(f"   notebook 04, reconstructions from noise ({size} px, {steps} steps, one scale), content error:")
-    for layer in ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"):
+    layers, reconstructions = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"), []
+    for layer in layers:
         run = st.stylize(photo, painting, model=model, style_weight=0, init="noise", content_layer=layer, scales=1,
                          size=size, steps=steps)
+        reconstructions.append(run.best_image)
         print(f"     {layer}: {run.history.content[0]:.3g} -> {run.best_loss:.3g}  "
               f"(x{run.history.content[0] / run.best_loss:,.0f} lower, {run.seconds:.1f} s)", flush=True)
+    figure = notebook.show_images(reconstructions, list(layers), height=2.5)
+    figure.suptitle(f"notebook 04's reconstructions, {size} px, {steps} steps. Weights: {args.label}", fontsize=9)
+    print(f"     pictures: {save_figure(figure, out / 'taught_reconstructions.png')}")
     cat, swirls = pair_images("chelsea.jpg", "swirls.png")
     betas = [100, 10, 1, 0.1]
     grid = notebook.figure3_grid(cat, swirls, betas, model=model, size=128 // quick, steps=st.Settings().steps,
