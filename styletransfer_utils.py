@@ -883,6 +883,8 @@ class PixelLBFGS(torch.optim.LBFGS):
        that moves most by lr x ``max_step``. Without a line search a step can overshoot far (at a large β
        the objective rose to 24 times its start), so no step moves any pixel more than ``max_step``.
     3. The step is clamped to [0, 1], and the next curvature pair uses the step actually taken.
+    4. A step that raised the objective discards the curvature learnt so far: the next step starts again
+       from the gradient. On stiff objectives (a large β) bounded steps otherwise went up and down for good.
     """
 
     def __init__(self, image: Tensor, lr: float = 1.0, max_step: float = MAX_PIXEL_STEP) -> None:
@@ -900,6 +902,8 @@ class PixelLBFGS(torch.optim.LBFGS):
                 size = image.grad.abs().mean().item()
                 state.setdefault("gain", 1 / size if 0 < size < math.inf else 1.0)  # kept for a resumed run
                 image.grad.mul_(state["gain"])
+            if loss.item() * state.get("gain", 1.0) > state.get("prev_loss", math.inf):
+                state["n_iter"] = 0  # the last step went uphill: forget the curvature, start again from the gradient
             return loss * state.get("gain", 1.0)
 
         start = image.clone()
@@ -907,9 +911,9 @@ class PixelLBFGS(torch.optim.LBFGS):
         taken = image.clamp_(0, 1) - start
         largest = taken.abs().max().item()
         longest = self.max_step * (self.param_groups[0]["lr"] if state["n_iter"] == 1 else 1)
-        if largest > 0 and (state["n_iter"] == 1 or largest > longest):
-            taken = image.copy_(start + taken * (longest / largest)).clamp_(0, 1) - start
         if largest > 0:
+            if state["n_iter"] == 1 or largest > longest:
+                taken = image.copy_(start + taken * (longest / largest)).clamp_(0, 1) - start
             state["d"] = taken.view(-1) / state["t"]  # what the next curvature pair learns from
         return loss / state.get("gain", 1.0)
 

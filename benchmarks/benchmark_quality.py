@@ -330,6 +330,16 @@ def part_high_resolution(args, defaults) -> None:
 TAUGHT_GOALS = (10, 2)  # error falls at least tenfold from noise; no Figure 3 cell above twice its first objective
 
 
+def save_row(pictures: list, titles: list[str], caption: str, path: Path) -> None:
+    """One labelled row of pictures, written to ``path`` (and its name printed)."""
+    from styletransfer_tools import notebook
+    from styletransfer_tools.files import save_figure
+
+    figure = notebook.show_images(pictures, titles, height=2.5)
+    figure.suptitle(caption, fontsize=9)
+    print(f"     pictures: {save_figure(figure, path)}")
+
+
 def part_taught_cases(args, model) -> None:
     """Notebooks 03, 04 and 06 as they run them (their pairs, sizes and steps), with `stylize`'s optimiser."""
     from PIL import Image
@@ -354,9 +364,8 @@ def part_taught_cases(args, model) -> None:
         textures.append(run.best_image)
         print(f"     up to {layers[-1]}: {run.history.style[0]:.3g} -> {run.best_loss:.3g}  "
               f"(x{run.history.style[0] / run.best_loss:,.0f} lower, {run.seconds:.1f} s)", flush=True)
-    figure = notebook.show_images(textures, [f"up to {name}" for name in st.STYLE_LAYERS], height=2.5)
-    figure.suptitle(f"notebook 03's textures, {size} px, {steps} steps. Weights: {args.label}", fontsize=9)
-    print(f"     pictures: {save_figure(figure, out / 'taught_textures.png')}")
+    save_row(textures, [f"up to {name}" for name in st.STYLE_LAYERS],
+             f"notebook 03's textures, {size} px, {steps} steps. Weights: {args.label}", out / "taught_textures.png")
     size, steps = 192 // quick, 150 // quick
     print(f"   notebook 04, reconstructions from noise ({size} px, {steps} steps, one scale), content error:")
     layers, reconstructions = ("relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"), []
@@ -366,9 +375,8 @@ def part_taught_cases(args, model) -> None:
         reconstructions.append(run.best_image)
         print(f"     {layer}: {run.history.content[0]:.3g} -> {run.best_loss:.3g}  "
               f"(x{run.history.content[0] / run.best_loss:,.0f} lower, {run.seconds:.1f} s)", flush=True)
-    figure = notebook.show_images(reconstructions, list(layers), height=2.5)
-    figure.suptitle(f"notebook 04's reconstructions, {size} px, {steps} steps. Weights: {args.label}", fontsize=9)
-    print(f"     pictures: {save_figure(figure, out / 'taught_reconstructions.png')}")
+    save_row(reconstructions, list(layers), f"notebook 04's reconstructions, {size} px, {steps} steps. "
+             f"Weights: {args.label}", out / "taught_reconstructions.png")
     cat, swirls = pair_images("chelsea.jpg", "swirls.png")
     betas = [100, 10, 1, 0.1]
     grid = notebook.figure3_grid(cat, swirls, betas, model=model, size=128 // quick, steps=st.Settings().steps,
