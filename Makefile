@@ -1,6 +1,7 @@
 # Three commands (see README.md):
 #   make run    set up, then stylize the bundled photo with the bundled style
 #   make test   set up, then run every test, the notebooks included (what CI runs)
+#   make check  set up, then run the unit tests only (no notebooks, browser or slow tests): while working
 #   make lab    set up, then open the notebooks in JupyterLab
 #   make student  write the student edition of the notebooks into student/ (see README.md)
 # Set-up is a virtual environment in .venv with requirements.txt and this
@@ -11,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lab lint benchmark quality student clean
+.PHONY: setup run test check lab lint benchmark quality student clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+check: setup
+	$(BIN)/python -m pytest -m "not notebook and not browser and not slow"
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -35,6 +35,15 @@ def pytest_configure(config):
     os.environ["STYLETRANSFER_VGG19_WEIGHTS"] = str(write_checkpoint(folder, state))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every cell nbval runs is marked ``notebook``, so that ``make check`` can leave the notebooks out."""
+    import pytest
+
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebook)
+
+
 def pytest_unconfigure(config):
     folder = getattr(config, "_notebook_weights_folder", None)
     if folder is not None:

@@ -659,24 +659,41 @@ def target_energy(target: Tensor) -> float:
     return target.float().pow(2).mean().item()
 
 
-@dataclass(frozen=True)
-class Losses:
-    """One evaluation of the objective, as plain numbers (weighted terms); ``style_layers``: each layer's
-    part of ``style``."""
+# The objective's terms, in the order they are reported, each with the setting that weighs it. Everything
+# that reports losses (`Losses`, `LossHistory`, the plots, the studio, the run record) loops over these names:
+# a new term is an entry here, its computation in `StyleTransferLoss.__call__` and its setting.
+LOSS_TERMS = {"content": "content_weight", "style": "style_weight", "tv": "tv_weight"}  # α, β, TV weight
 
-    content: float
-    style: float
-    tv: float
+
+class TermsByName:
+    """``losses.style`` as a short name for ``losses.terms["style"]``, for each term of `LOSS_TERMS`."""
+
+    def __getattr__(self, name: str) -> Any:
+        terms = self.__dict__.get("terms", {})
+        if name in terms:
+            return terms[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}; its terms are {', '.join(terms)}.")
+
+
+@dataclass(frozen=True)
+class Losses(TermsByName):
+    """One evaluation of the objective as plain numbers: each term of `LOSS_TERMS`, weighted
+    (``losses.terms["style"]``, or ``losses.style`` for short), their sum ``total``, and ``style_layers``,
+    each layer's part of the style term."""
+
+    terms: Mapping[str, float]
     total: float
     style_layers: Mapping[str, float] = field(default_factory=dict)
 
 
-def check_loss_weights(content_weight: float, style_weight: float, tv_weight: float) -> None:
-    """α, β and the TV weight must be zero or more, and not all zero."""
-    for name, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
-        check_number(name, value)
-    if not (content_weight or style_weight or tv_weight):
-        raise ParameterError("content_weight, style_weight and tv_weight are all zero: there is nothing to optimise.")
+
+def check_loss_weights(weights: Mapping[str, float]) -> None:
+    """Each term's weight (α, β, the TV weight, by term name) must be zero or more, and not all zero."""
+    for term, setting_name in LOSS_TERMS.items():
+        check_number(setting_name, weights[term])
+    if not any(weights.values()):
+        *most, last = LOSS_TERMS.values()
+        raise ParameterError(f"{', '.join(most)} and {last} are all zero: there is nothing to optimise.")
 
 
 def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
@@ -715,6 +732,17 @@ def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, 
     return dict(weights)
 
 
+@dataclass(frozen=True)
+class ObjectivePlan:
+    """What one call of `StyleTransferLoss` reads, made by its `set_weights`: each term's weight (by the names
+    of `LOSS_TERMS`), each region's style layers with w_l / energy, whether content counts, the layers to reach."""
+
+    weights: Mapping[str, float]
+    style_scales: list[dict[str, float]]
+    uses_content: bool
+    layers: list[str]
+
+
 class StyleTransferLoss:
     """The full objective  α·content + β·style + tv_weight·TV  for one photo and one or more style images.
 
@@ -745,7 +773,7 @@ class StyleTransferLoss:
         autocast_dtype: torch.dtype | None = None,
         masks: Sequence[Tensor] | None = None,
     ) -> None:
-        self.model, self.autocast_dtype = model, autocast_dtype
+        self.model, self.autocast_dtype, self.content = model, autocast_dtype, content  # content: the photo
         self.content_layer = check_layers([content_layer])[0]
         named = check_style_layer_weights(style_layer_weights)
         styles = [style] if isinstance(style, Tensor) else list(style)
@@ -759,7 +787,7 @@ class StyleTransferLoss:
         # one region per mask (one region without a mask): its targets, their energies, its mask
         self.region_targets, self.masks = grams, list(masks) if masks is not None else [None]
         self.region_energies = [{name: target_energy(t) for name, t in targets.items()} for targets in grams]
-        self.style_targets, self.style_energies = self.region_targets[0], self.region_energies[0]  # the first's
+        self.style_targets = self.region_targets[0]  # the first region's (the only one without masks)
         self.content_energy = target_energy(self.content_target)
         self.version = 0
         self.set_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
@@ -775,24 +803,23 @@ class StyleTransferLoss:
                     tv_weight: float | None = None, style_layer_weights: Mapping[str, float] | None = None) -> None:
         """Change α, β, the TV weight or the layer weights (None: keep); the next call uses them. The
         studio calls this during a run, from another thread: the weights are swapped in as one object."""
-        current = getattr(self, "weights", None)
-        alpha = current[0] if content_weight is None else content_weight
-        beta = current[1] if style_weight is None else style_weight
-        tv = current[2] if tv_weight is None else tv_weight
-        check_loss_weights(alpha, beta, tv)
+        given = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+        current = self.plan.weights if hasattr(self, "plan") else {}
+        weights = {term: current[term] if given[term] is None else given[term] for term in LOSS_TERMS}
+        check_loss_weights(weights)
         layers = self.style_layer_weights if style_layer_weights is None else check_style_layer_weights(
             style_layer_weights)
         if set(layers) - set(self.style_targets):
             raise ParameterError(f"This objective has style targets for {', '.join(self.style_targets)} only; "
                                  f"make a new one to use {', '.join(set(layers) - set(self.style_targets))}.")
         # each style layer's weight divided by its target's energy: the style terms are then relative errors
-        scales = [{n: w / energies[n] for n, w in layers.items() if w and beta and energies[n] > 0}
+        scales = [{n: w / energies[n] for n, w in layers.items() if w and weights["style"] and energies[n] > 0}
                   for energies in self.region_energies]
-        uses_content = bool(alpha) and self.content_energy > 0
-        self.content_weight, self.style_weight, self.tv_weight, self.style_layer_weights = alpha, beta, tv, layers
-        self.style_scales = scales[0]
+        uses_content = bool(weights["content"]) and self.content_energy > 0
+        self.content_weight, self.style_weight, self.tv_weight = weights["content"], weights["style"], weights["tv"]
+        self.style_layer_weights, self.style_scales = layers, scales[0]
         self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [n for one in scales for n in one]))
-        self.weights = (alpha, beta, tv, scales, uses_content, self.layers)  # what __call__ reads, in one piece
+        self.plan = ObjectivePlan(weights, scales, uses_content, self.layers)  # what __call__ reads, in one piece
         self.version += 1
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
@@ -806,28 +833,32 @@ class StyleTransferLoss:
         Each term is computed as soon as the forward pass reaches its layer. The
         backward pass runs the most recent operations first, so a term's
         gradient is then made when the backward pass is back at its layer, not
-        at its start and held throughout (240 MiB at 1024 x 1024 px).
+        at its start and held throughout (README, High resolution).
         """
-        alpha, beta, tv_weight, scales, uses_content, layers = self.weights
+        plan = self.plan
+        weight = plan.weights
         zero = image.new_zeros((), dtype=torch.float32)
-        content, terms = zero, {}
-        reached = iter_features(self.model, image, layers, self.autocast_dtype) if layers else []
+        terms, style_layers = dict.fromkeys(LOSS_TERMS, zero), {}
+        reached = iter_features(self.model, image, plan.layers, self.autocast_dtype) if plan.layers else []
         for name, features in reached:
-            if uses_content and name == self.content_layer:
-                content = alpha * content_loss(features, self.content_target) / self.content_energy
-            for mask, targets, region_scales in zip(self.masks, self.region_targets, scales, strict=True):
-                weight, seen = region_scales.get(name, 0.0), features
-                if weight and mask is not None:  # the region's features, its term weighted by the share it covers
+            if plan.uses_content and name == self.content_layer:
+                terms["content"] = weight["content"] * content_loss(features, self.content_target) / self.content_energy
+            for mask, targets, region_scales in zip(self.masks, self.region_targets, plan.style_scales, strict=True):
+                scale, seen = region_scales.get(name, 0.0), features
+                if scale and mask is not None:  # the region's features, its term weighted by the share it covers
                     seen, share = through_mask(features, mask)
-                    weight *= share
-                if weight:
-                    term = style_terms({name: seen}, targets, {name: weight})[name]
-                    terms[name] = terms.get(name, zero) + beta * term
-        style = sum(terms.values(), zero)
-        tv = tv_weight * total_variation_loss(image) if tv_weight else zero
-        total = content + style + tv
-        numbers = torch.stack([content, style, tv, total, *terms.values()]).detach().tolist()
-        return total, Losses(*numbers[:4], style_layers=dict(zip(terms, numbers[4:], strict=True)))
+                    scale *= share
+                if scale:
+                    term = style_terms({name: seen}, targets, {name: scale})[name]
+                    style_layers[name] = style_layers.get(name, zero) + weight["style"] * term
+        terms["style"] = sum(style_layers.values(), zero)
+        if weight["tv"]:
+            terms["tv"] = weight["tv"] * total_variation_loss(image)
+        total = sum(terms.values(), zero)
+        numbers = torch.stack([*terms.values(), *style_layers.values(), total]).detach().tolist()
+        first = len(terms)
+        return total, Losses(dict(zip(terms, numbers[:first], strict=True)), numbers[-1],
+                             dict(zip(style_layers, numbers[first:-1], strict=True)))
 
 
 # =============================================================================
@@ -851,22 +882,26 @@ FP16_REFUSED = (
 
 
 @dataclass
-class LossHistory:
-    """The weighted loss terms at every step, ready to plot (``plt.plot(history.total)``)."""
+class LossHistory(TermsByName):
+    """Every step's weighted terms (by the names of `LOSS_TERMS`) and total, ready to plot
+    (``plt.plot(history.total)``, ``history.terms["style"]`` or ``history.style`` for short)."""
 
-    content: list[float] = field(default_factory=list)
-    style: list[float] = field(default_factory=list)
-    tv: list[float] = field(default_factory=list)
+    terms: dict[str, list[float]] = field(default_factory=lambda: {term: [] for term in LOSS_TERMS})
     total: list[float] = field(default_factory=list)
     size: list[int] = field(default_factory=list)  # longer side of the image at that step
 
     def append(self, losses: Losses, size: int) -> None:
-        for name in ("content", "style", "tv", "total"):
-            getattr(self, name).append(getattr(losses, name))
+        for term, value in losses.terms.items():
+            self.terms.setdefault(term, []).append(value)
+        self.total.append(losses.total)
         self.size.append(size)
 
     def __len__(self) -> int:
         return len(self.total)
+
+    def record(self) -> dict[str, list]:
+        """As JSON-ready lists: one per term, the total and the size."""
+        return {**self.terms, "total": self.total, "size": self.size}
 
 
 MAX_PIXEL_STEP = 0.1  # the most one L-BFGS step may move any pixel, on the 0-1 scale (see PixelLBFGS)
@@ -952,6 +987,11 @@ class StopFlag(Protocol):
 Callback = Callable[[int, Tensor, Losses], Any]
 
 
+def too_large(lr: float) -> str:
+    """What to do when the loss or the image stops being a finite number."""
+    return f"the learning rate ({lr}) is probably too large. Try a smaller lr (for example half)."
+
+
 @dataclass
 class OptimizationRun:
     """What `optimize` returns: the best image it saw, when, its loss, why it ended early (or None), and
@@ -965,27 +1005,16 @@ class OptimizationRun:
     optimizer_state: dict | None = None
 
 
-def optimize(
-    objective: StyleTransferLoss,
-    image: Tensor,
-    *,
-    steps: int,
-    optimizer: str = "lbfgs",
-    lr: float | None = None,
-    callback: Callback | None = None,
-    stop: StopFlag | None = None,
-    first_step: int = 0,
-    history: LossHistory | None = None,
-    optimizer_state: dict | None = None,
-) -> OptimizationRun:
-    """The loop: evaluate, backpropagate to the pixels, step, clamp to [0, 1], keep the best image.
+def optimize(objective: StyleTransferLoss, image: Tensor, *, steps: int, optimizer: str = "lbfgs",
+             lr: float | None = None, callback: Callback | None = None, stop: StopFlag | None = None,
+             first_step: int = 0, history: LossHistory | None = None,
+             optimizer_state: dict | None = None) -> OptimizationRun:
+    """The loop: evaluate, backpropagate to the pixels, step, clamp to [0, 1], keep the best image. Notebook 05.
 
-    ``image`` (requires_grad) is changed in place. ``callback(step, image,
-    losses)`` runs after every step; ``stop.is_set()``, Ctrl-C and a loss that
-    blows up end the loop, keeping the best image. Beyond notebook 05's loop:
-    L-BFGS restarts when it finds no descent direction or the objective's
-    weights change (the best image is then counted afresh); ``optimizer_state``
-    resumes an earlier run's optimiser. Introduced in notebook 05.
+    ``image`` (requires_grad) changes in place. ``callback(step, image, losses)`` runs after every step;
+    ``stop.is_set()``, Ctrl-C and a loss that blows up end the loop, keeping the best image. Beyond
+    notebook 05's loop: L-BFGS restarts when it finds no descent direction or the objective's weights
+    change (the best image is then counted afresh); ``optimizer_state`` resumes an earlier run's optimiser.
     """
     lr = DEFAULT_LR[optimizer] if lr is None and optimizer in DEFAULT_LR else lr
     opt = new_optimizer(optimizer, image, lr)
@@ -993,8 +1022,7 @@ def optimize(
         opt.load_state_dict(optimizer_state)
     history = LossHistory() if history is None else history
     best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
-    version = getattr(objective, "version", 0)
-    longer_side = max(image.shape[-2:])
+    version, longer_side = getattr(objective, "version", 0), max(image.shape[-2:])
     evaluated: list[Losses] = []
 
     def closure() -> Tensor:
@@ -1019,8 +1047,7 @@ def optimize(
             opt.step(closure)
             losses = evaluated[0]  # the loss of `before`, the image this step started from
             if not math.isfinite(losses.total):
-                stopped = (f"the loss became {losses.total} at step {step}: the learning rate ({lr}) is probably "
-                           "too large. Try a smaller lr (for example half).")
+                stopped = f"the loss became {losses.total} at step {step}: {too_large(lr)}"
                 break
             if optimizer == "lbfgs" and torch.equal(image.detach(), before):
                 opt = new_optimizer(optimizer, image, lr)  # no descent direction: start afresh from the gradient
@@ -1030,7 +1057,7 @@ def optimize(
             with torch.no_grad():
                 image.clamp_(0, 1)
             if not torch.isfinite(image).all():
-                stopped = f"the image became NaN at step {step}: the learning rate ({lr}) is too large."
+                stopped = f"the image became NaN at step {step}: {too_large(lr)}"
                 break
             release_freed_memory(image)
             if callback is not None:
@@ -1136,7 +1163,7 @@ class Settings:
             if meta["kind"] in (int, float):
                 check_number(f.name, value, integer=meta["kind"] is int,
                              at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
-        check_loss_weights(self.content_weight, self.style_weight, self.tv_weight)
+        check_loss_weights({term: getattr(self, name) for term, name in LOSS_TERMS.items()})
         if self.style_blend is not None:
             object.__setattr__(self, "style_blend", tuple(self.style_blend))
             blend_weights(self.style_blend, len(self.style_blend))
@@ -1197,7 +1224,7 @@ class StyleTransferResult:
         facts = {name: getattr(self, name) for name in ("best_step", "best_loss", "steps_run", "stopped", "seconds",
                                                         "weights_source", "device", "precision", "size", "best_size")}
         facts["best_loss"] = self.best_loss if math.isfinite(self.best_loss) else None  # JSON has no infinity
-        return {"settings": self.settings.record(), **facts, "history": dataclasses.asdict(self.history)}
+        return {"settings": self.settings.record(), **facts, "history": self.history.record()}
 
 
 COARSE_STEP_RATIO = 0.5  # each coarser scale runs half the steps of the next finer one (measured: see README)
@@ -1307,6 +1334,135 @@ def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) ->
     return image_to_tensor(start, content.device)
 
 
+def run_device(model: nn.Module | None, settings: Settings) -> torch.device:
+    """The device of the run: the one asked for, else the given network's, else the best available."""
+    if model is not None and settings.device in (None, "auto"):
+        return next(model.parameters()).device
+    return choose_device(settings.device)
+
+
+@dataclass
+class RunImages:
+    """What `prepare_images` makes: the pictures a run works from, the photo at the result's size."""
+
+    photo: Image.Image  # the content photo at the result's size, in its own colours
+    content: Image.Image  # what the run matches: the photo, or its luminance (color="luminance")
+    styles: list[Image.Image]  # recoloured to the photo's colours first for color="histogram" and "luminance"
+    masks: list[Image.Image] | None  # grey, one per style image
+
+
+def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings,
+                   masks: Sequence[ImageSource] | None = None) -> RunImages:
+    """Step 1 of `stylize`: open the pictures, check that they fit together, bring the photo to the
+    result's size and apply the colour control (Gatys et al. 2017) the run is to see."""
+    s = settings
+    photo = as_image(content, "content")
+    one_style = isinstance(style, (str, os.PathLike, Image.Image))
+    styles = [as_image(one, "style") for one in ([style] if one_style else style)]
+    blend_weights(s.style_blend, len(styles))
+    masks = None if masks is None else [as_image(one, "mask").convert("L") for one in masks]
+    check_masks(masks, len(styles), s.style_blend)
+    for role, picture in (("content", photo), *(("style", one) for one in styles)):
+        if max(picture.size) < s.size:
+            warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
+                          f"{s.size} px on its longer side and will look soft. Use a larger image or a smaller size.",
+                          stacklevel=3)
+    photo = resize_longer_side(photo, s.size)
+    if s.color in ("luminance", "histogram"):
+        styles = [match_colours(one, photo, luminance_only=s.color == "luminance") for one in styles]
+    seen = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
+    return RunImages(photo, seen, styles, masks)
+
+
+def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
+    """Step 2: the coarse-to-fine schedule [(longer side, steps), ...] (`scale_schedule`), its coarsest
+    scale still large enough for the deepest layer in use, on the most elongated of the images."""
+    s = settings
+    layer_weights = check_style_layer_weights(s.style_layer_weights)
+    used = [s.content_layer] * bool(s.content_weight) + [n for n, w in layer_weights.items() if w and s.style_weight]
+    shapes = [images.content.size, *(one.size for one in images.styles)]
+    elongated = min(shapes, key=lambda shape: min(shape) / max(shape))
+    return scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales,
+                          min_image_side(used or ["conv1_1"]))
+
+
+def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings: Settings,
+                device: torch.device) -> tuple[list[tuple[int, int]], Tensor, dict | None]:
+    """Step 2, resuming: one scale at full size, from the last image and optimiser state of an earlier run.
+    Its optimiser state is dropped for another optimiser or another size (the image is enlarged)."""
+    state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
+    image = state["image"].to(device)
+    fits = state["optimizer"] == settings.optimizer and tuple(image.shape[-2:]) == images.content.size[::-1]
+    return [(settings.size, settings.steps)], image, state["state"] if fits else None
+
+
+def scale_objective(model: nn.Module, images: RunImages, settings: Settings, size: int,
+                    autocast_dtype: torch.dtype | None = None) -> StyleTransferLoss:
+    """Step 3: the objective at one scale: the photo and the style images at this size (the style's times
+    ``style_scale``), and their targets. Its ``content`` is the photo at this size."""
+    s = settings
+    device = next(model.parameters()).device
+    content = image_to_tensor(resize_longer_side(images.content, size), device)
+    style_side = max(1, round(size * s.style_scale))
+    styles = [image_to_tensor(resize_longer_side(one, style_side), device) for one in images.styles]
+    masks = None if images.masks is None else [mask_tensor(one, content) for one in images.masks]
+    return StyleTransferLoss(
+        model, content, styles, style_blend=s.style_blend, content_weight=s.content_weight,
+        style_weight=s.style_weight, style_layer_weights=check_style_layer_weights(s.style_layer_weights),
+        tv_weight=s.tv_weight, content_layer=s.content_layer, autocast_dtype=autocast_dtype, masks=masks)
+
+
+def starting_image(previous: Tensor | None, objective: StyleTransferLoss, settings: Settings) -> Tensor:
+    """Step 4: where a scale starts: ``settings.init`` at the first scale, then the previous scale's picture
+    enlarged with the photo's detail (`upscale`). A fresh leaf tensor, ready for the optimiser."""
+    content = objective.content
+    image = initial_image(settings.init, content, settings.seed) if previous is None else upscale(previous, content)
+    return image.detach().contiguous().requires_grad_(True)  # L-BFGS flattens it with .view(-1)
+
+
+def run_scale(objective: StyleTransferLoss, image: Tensor, settings: Settings, steps: int, history: LossHistory,
+              *, callback: Callback | None = None, stop: StopFlag | None = None,
+              optimizer_state: dict | None = None) -> OptimizationRun:
+    """Step 5: `optimize` at one scale, its steps counted on from the scales before (in ``history``)."""
+    return optimize(objective, image, steps=steps, optimizer=settings.optimizer, lr=settings.lr, callback=callback,
+                    stop=stop, first_step=len(history), history=history, optimizer_state=optimizer_state)
+
+
+def out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> DeviceError | None:
+    """A `DeviceError` saying what to do, if ``error`` is the device running out of memory; else None."""
+    if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
+        return None
+    where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", " or device='cpu'")
+    return DeviceError(f"Ran out of {where} memory at size {settings.size}. Try a smaller size "
+                       f"(for example size={settings.size // 2}){advice}.")
+
+
+def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, OptimizationRun]], history: LossHistory,
+                 settings: Settings, model: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None,
+                 started: float) -> StyleTransferResult:
+    """Step 6: the result, from the scales run (``runs``: [(longer side, run), ...]). Its best image is
+    the last scale's, or the scale's before when the last was stopped before its first step; both are
+    enlarged to the result's size and given the colours ``settings.color`` asks for."""
+    (size, run), earlier = runs[-1], runs[-2:-1]
+    if earlier and run.best_loss == math.inf:
+        size, run = earlier[0][0], dataclasses.replace(earlier[0][1], stopped=run.stopped, optimizer_state=None)
+    shape = (images.photo.height, images.photo.width)
+
+    def picture(tensor: Tensor) -> Image.Image:
+        made = tensor_to_image(resize_tensor(tensor.detach(), shape))
+        return keep_colours(made, images.photo) if settings.color in ("content", "luminance") else made
+
+    return StyleTransferResult(
+        image=picture(image), best_image=picture(run.best), history=history, best_step=run.best_step,
+        best_loss=run.best_loss, steps_run=len(history), stopped=run.stopped,
+        seconds=time.perf_counter() - started,
+        weights_source=getattr(model, "weights_source", "weights supplied by the caller"),
+        device=str(device), precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
+        size=max(images.photo.size), best_size=size, settings=settings,
+        resume_state={"image": image.detach().cpu(), "optimizer": settings.optimizer, "state": run.optimizer_state},
+    )
+
+
 def stylize(
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
@@ -1320,112 +1476,48 @@ def stylize(
     masks: Sequence[ImageSource] | None = None,
     **changes: Any,
 ) -> StyleTransferResult:
-    """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine.
+    """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine. Notebook 05.
 
-    ``content`` and ``style``: paths or PIL images of any sizes; ``style`` may
-    be a list of several, blended by ``style_blend``. The settings
-    are ``settings`` (default `Settings()`) with keyword changes, as in
-    ``stylize(photo, painting, style_weight=10)``. ``model``: from `load_vgg19`
-    (else loaded from ``settings.weights``). ``callback`` and ``stop`` as in
-    `optimize`; Ctrl-C, ``stop`` and a diverging loss keep the best image so
-    far. ``on_objective`` is called with each scale's `StyleTransferLoss` as
-    it is made: the studio keeps it to change the weights during the run.
-    ``resume`` (a result or its ``resume_state``) goes on from that run's last
-    image and optimiser state for ``steps`` more steps; weights may differ.
-    ``masks``: one grey image per style image (paths or PIL images, stretched
-    to the content's shape), white where that style goes; where no mask is
-    white, only content counts (notebook 07). A run repeats exactly on the same
-    machine, device and precision. Introduced in notebook 05.
+    ``content``, ``style``: paths or PIL images, any sizes; several styles are blended (``style_blend``)
+    or each painted where its mask is white (``masks``, notebook 07). Settings: ``settings`` (default
+    `Settings()`) with keyword changes, ``stylize(photo, painting, style_weight=10)``. ``model``: from
+    `load_vgg19`, else loaded from ``settings.weights``. ``callback``, ``stop``: as in `optimize`;
+    Ctrl-C, ``stop`` and a diverging loss keep the best image so far. ``on_objective(objective)``: at
+    each scale, for the studio's sliders. ``resume``: a result (or its ``resume_state``) to go on from
+    for ``steps`` more steps. The steps are the functions above, in order; a run repeats exactly on the
+    same machine, device and precision.
     """
     settings = (settings or Settings()).replace(**changes)
-    s = settings
-    started = time.perf_counter()
-    if model is not None and s.device in (None, "auto"):
-        device = next(model.parameters()).device
-    else:
-        device = choose_device(s.device)
-    autocast_dtype = choose_precision(s.precision, device)
-    content_image = as_image(content, "content")
-    styles = [as_image(one, "style") for one in ([style] if isinstance(style, (str, os.PathLike, Image.Image))
-                                                  else style)]
-    blend_weights(s.style_blend, len(styles))
-    masks = None if masks is None else [as_image(one, "mask").convert("L") for one in masks]
-    check_masks(masks, len(styles), s.style_blend)
-    for role, picture in (("content", content_image), *(("style", one) for one in styles)):
-        if max(picture.size) < s.size:
-            warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
-                          f"{s.size} px on its longer side and will look soft. Use a larger image or a smaller size.",
-                          stacklevel=2)
-    content_image = photo = resize_longer_side(content_image, s.size)
-    if s.color in ("luminance", "histogram"):  # colour control (Gatys et al. 2017): what the run sees
-        styles = [match_colours(one, photo, luminance_only=s.color == "luminance") for one in styles]
-        content_image = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
-    finish = (lambda picture: keep_colours(picture, photo)) if s.color in ("content", "luminance") else (
-        lambda picture: picture)
-    layer_weights = check_style_layer_weights(s.style_layer_weights)
-    used = [s.content_layer] * bool(s.content_weight) + [n for n, w in layer_weights.items() if w and s.style_weight]
-    elongated = min(content_image.size, *(one.size for one in styles), key=lambda shape: min(shape) / max(shape))
-    schedule = scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales,
-                              min_image_side(used or ["conv1_1"]))
-    model = with_pooling((load_vgg19(s.weights, device) if model is None else model).to(device), s.pooling)
-
-    history = LossHistory()
-    image: Tensor | None = None
-    state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
-    if state is not None:  # resume: one scale, at full size, from the image and optimiser state left
-        image, schedule = state["image"].to(device), [(s.size, s.steps)]
-        if state["optimizer"] != s.optimizer or tuple(image.shape[-2:]) != (content_image.height, content_image.width):
-            state = None  # another optimiser, or another size: its state would not fit; the image is enlarged
-    run = previous = None
-    best_size = previous_size = schedule[0][0]
+    started, device = time.perf_counter(), run_device(model, settings)
+    autocast_dtype = choose_precision(settings.precision, device)
+    images = prepare_images(content, style, settings, masks)
+    schedule, image, optimizer_state = plan_scales(images, settings), None, None
+    if resume is not None:
+        schedule, image, optimizer_state = resume_from(resume, images, settings, device)
+    model = with_pooling((load_vgg19(settings.weights, device) if model is None else model).to(device),
+                         settings.pooling)
+    history, runs = LossHistory(), []
     try:
-        for scale_size, scale_steps in schedule:
-            content_tensor = image_to_tensor(resize_longer_side(content_image, scale_size), device)
-            style_side = max(1, round(scale_size * s.style_scale))
-            style_tensors = [image_to_tensor(resize_longer_side(one, style_side), device) for one in styles]
-            objective = StyleTransferLoss(
-                model, content_tensor, style_tensors, style_blend=s.style_blend, content_weight=s.content_weight,
-                style_weight=s.style_weight,
-                style_layer_weights=layer_weights, tv_weight=s.tv_weight, content_layer=s.content_layer,
-                autocast_dtype=autocast_dtype, masks=masks and [mask_tensor(one, content_tensor) for one in masks],
-            )
+        for size, steps in schedule:
+            objective = scale_objective(model, images, settings, size, autocast_dtype)
             if on_objective is not None:
                 on_objective(objective)
-            image = initial_image(s.init, content_tensor, s.seed) if image is None else upscale(image, content_tensor)
-            image = image.detach().contiguous().requires_grad_(True)  # L-BFGS flattens it with .view(-1)
-            run = optimize(objective, image, steps=scale_steps, optimizer=s.optimizer, lr=s.lr, callback=callback,
-                           stop=stop, first_step=len(history), history=history,
-                           optimizer_state=state and state["state"] if previous is None else None)
-            best_size = scale_size
-            if previous is not None and run.best_loss == math.inf:  # stopped before this scale's first step
-                run, best_size = dataclasses.replace(previous, stopped=run.stopped), previous_size
+            image = starting_image(image, objective, settings)
+            run = run_scale(objective, image, settings, steps, history, callback=callback, stop=stop,
+                            optimizer_state=optimizer_state)
+            runs.append((size, run))
+            optimizer_state = None
             if run.stopped is not None:
                 break
-            if scale_size != schedule[-1][0]:  # a finer scale follows, with a fresh optimiser: drop this history
-                run = dataclasses.replace(run, optimizer_state=None)
-            previous, previous_size = run, scale_size
     except KeyboardInterrupt:  # between scales (inside one, `optimize` handles it): keep what we have
-        if previous is None:
+        if not runs:
             raise
-        run, best_size = dataclasses.replace(previous, stopped="interrupted"), previous_size
+        runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], stopped="interrupted", optimizer_state=None))
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-        if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
+        if out_of_memory(error, settings, device) is None:
             raise
-        where = "GPU" if device.type != "cpu" else "CPU"
-        advice = " or device='cpu'" if device.type != "cpu" else ""
-        raise DeviceError(f"Ran out of {where} memory at size {s.size}. Try a smaller size "
-                          f"(for example size={s.size // 2}){advice}.") from None
-    final_shape = (content_image.height, content_image.width)
-    return StyleTransferResult(
-        image=finish(tensor_to_image(resize_tensor(image.detach(), final_shape))),
-        best_image=finish(tensor_to_image(resize_tensor(run.best, final_shape))),
-        history=history, best_step=run.best_step, best_loss=run.best_loss, steps_run=len(history),
-        stopped=run.stopped, seconds=time.perf_counter() - started,
-        weights_source=getattr(model, "weights_source", "weights supplied by the caller"), device=str(device),
-        precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
-        size=max(content_image.size), best_size=best_size, settings=settings,
-        resume_state={"image": image.detach().cpu(), "optimizer": s.optimizer, "state": run.optimizer_state},
-    )
+        raise out_of_memory(error, settings, device) from None
+    return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
 
 if __name__ == "__main__":  # `python styletransfer_utils.py ...` is the command line (styletransfer_tools/cli.py)

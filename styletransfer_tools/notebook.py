@@ -189,7 +189,7 @@ def scale_changes(history: LossHistory) -> list[int]:
 
 
 def plot_losses(history: LossHistory, axis=None, log: bool = True, mark_scales: bool = False):
-    """Content, style, TV and total loss against the step, on a log scale (notebooks 04-06).
+    """Each term of the objective (`LOSS_TERMS`) and the total against the step, on a log scale (notebooks 04-06).
 
     With ``mark_scales``, a dashed line marks each change of image size (`scale_changes`), and each
     scale's longer side is written at the top: the losses on either side of a line belong to two
@@ -200,8 +200,7 @@ def plot_losses(history: LossHistory, axis=None, log: bool = True, mark_scales: 
         figure = _new_figure(5, 3.2)
         axis = figure.add_subplot()
     axis.clear()
-    for name in ("total", "content", "style", "tv"):
-        values = getattr(history, name)
+    for name, values in {"total": history.total, **history.terms}.items():
         if any(values):
             axis.plot(values, label=name, lw=2 if name == "total" else 1)
     if log and any(history.total):

@@ -35,6 +35,7 @@ from styletransfer_utils import (
     ASSETS_DIR,
     DEFAULT_CONTENT,
     DEFAULT_STYLE,
+    LOSS_TERMS,
     STYLE_LAYERS,
     ImageSource,
     Losses,
@@ -383,8 +384,8 @@ class Studio:
         self.bar.max, self.bar.value = total, min(done, total)
         self.progress.value = (f"step {done}/{total} · {rate:.1f} steps/s · about "
                                f"{max(0, total - done) / max(rate, 1e-9):.0f} s left")
-        self.readout.value = (f"step {done}: total {losses.total:.4g} = content {losses.content:.4g} + style "
-                              f"{losses.style:.4g} + TV {losses.tv:.4g}")
+        terms = " + ".join(f"{term} {value:.4g}" for term, value in losses.terms.items())
+        self.readout.value = f"step {done}: total {losses.total:.4g} = {terms}"
         if step == 0 or now - self._drawn_at >= max(self.redraw_every, self._drawing_cost / self.drawing_share):
             began = time.perf_counter()
             self._show_picture(tensor_to_image(image))
@@ -408,14 +409,14 @@ class Studio:
             figure = Figure(figsize=(4.8, 2.4), dpi=80, layout="constrained")
             axis = figure.add_subplot()
             lines = {name: axis.plot([], [], label=name, lw=2 if name == "total" else 1)[0]
-                     for name in ("total", "content", "style", "tv")}
+                     for name in ("total", *LOSS_TERMS)}
             axis.set_yscale("log")
             axis.set_xlabel("step", fontsize=8)
             axis.tick_params(labelsize=7)
             self._plot = (FigureCanvasAgg(figure), axis, lines)
         canvas, axis, lines = self._plot
         for name, line in lines.items():
-            values = getattr(self.live_history, name)
+            values = self.live_history.total if name == "total" else self.live_history.terms[name]
             shown = [v if v > 0 else float("nan") for v in values]  # a log scale has no 0
             line.set_data(range(len(values)), shown)
             line.set_visible(any(values))
@@ -444,7 +445,8 @@ class Studio:
         s = result.settings
         thumbnail = result.best_image.copy()
         thumbnail.thumbnail((128, 128))
-        caption = (f"α {s.content_weight:g} · β {s.style_weight:g} · TV {s.tv_weight:g}<br>{s.steps} steps · "
+        weights = " · ".join(f"{term} {getattr(s, name):g}" for term, name in LOSS_TERMS.items())
+        caption = (f"{weights}<br>{s.steps} steps · "
                    f"{s.size} px · {s.optimizer}<br>loss {result.best_loss:.3g} · {result.seconds:.0f} s")
         card = widgets.VBox([widgets.Image(value=_png(thumbnail), format="png"),
                              widgets.HTML(f"<small>{caption}</small>")])

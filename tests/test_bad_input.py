@@ -202,6 +202,7 @@ def start_cli(args: list[str], patch: str = "") -> subprocess.Popen:
                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_the_best_image(tmp_path, checkpoint_path, content_image, style_image):
     """SIGINT in the middle of a run: exit code 130 and the best image so far is written."""
     content = files.save_image(content_image, tmp_path / "c.png")
@@ -233,6 +234,7 @@ def test_ctrl_c_saves_the_best_image(tmp_path, checkpoint_path, content_image, s
     assert Image.open(output).size == (32, 24)
 
 
+@pytest.mark.slow
 def test_killed_mid_write_leaves_previous_file(tmp_path, checkpoint_path, content_image, style_image):
     """SIGKILL while the PNG is being written: the output path still holds the complete previous file."""
     content = files.save_image(content_image, tmp_path / "c.png")
@@ -262,6 +264,7 @@ def test_killed_mid_write_leaves_previous_file(tmp_path, checkpoint_path, conten
     Image.open(output).verify()
 
 
+@pytest.mark.slow
 def test_cli_warns_on_enlarged_input(tmp_path, checkpoint_path, style_image):
     small = tmp_path / "small.png"
     Image.new("RGB", (8, 8), (10, 200, 10)).save(small)

@@ -56,7 +56,7 @@ SEL = {
     "stop": ".st-stop",
     "beta": ".st-style_weight",  # FloatLogSlider; its .widget-readout is editable (type, then Enter)
     "steps": ".st-steps",
-    # beyond the contract above, but in studio.py: the last runs' thumbnails, captioned "α 1 · β 3 · TV 0 ..."
+    # beyond the contract above, but in studio.py: the last runs' thumbnails, captioned "content 1 · style 3 · tv 0 ..."
     # (the kernel's own account of the settings a run used)
     "history": ".st-history",
 }
@@ -88,7 +88,8 @@ def missing_requirement() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement()))
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement()))]
 
 
 # ---------------------------------------------------------------- the JupyterLab server
@@ -338,7 +339,7 @@ def test_studio_runs_and_stops_in_jupyterlab(page, lab):
 
         history = studio.locator(SEL["history"])
         src, text_before = preview.get_attribute("src") or "", readout.inner_text()
-        plot_before, runs_at_beta = loss_plot.get_attribute("src"), history.inner_text().count(f"β {BETA} ")
+        plot_before, runs_at_beta = loss_plot.get_attribute("src"), history.inner_text().count(f"style {BETA} ")
         run.click()
         expect(stop).to_be_enabled()
         texts = set()
@@ -356,8 +357,8 @@ def test_studio_runs_and_stops_in_jupyterlab(page, lab):
         expect(stop).to_be_disabled()
         expect(loss_plot).not_to_have_attribute("src", plot_before or "")
         # the kernel's record of the run that just ended shows the β typed into the slider
-        expect(history).to_contain_text(f"β {BETA} ")
-        assert history.inner_text().count(f"β {BETA} ") == runs_at_beta + 1, history.inner_text()
+        expect(history).to_contain_text(f"style {BETA} ")
+        assert history.inner_text().count(f"style {BETA} ") == runs_at_beta + 1, history.inner_text()
         screenshot(page, "04-stopped.png")
     except Exception:
         screenshot(page, "failure.png")

@@ -35,6 +35,7 @@ def pair(tmp_path, content_image, style_image):
     )
 
 
+@pytest.mark.slow
 def test_help_lists_every_option_and_exit_code():
     result = cli("--help")
     assert result.returncode == 0
@@ -45,6 +46,7 @@ def test_help_lists_every_option_and_exit_code():
     assert "130 interrupted" in result.stdout
 
 
+@pytest.mark.slow
 def test_end_to_end_with_a_checkpoint(pair, checkpoint_path, tmp_path):
     """The command writes the image, reports the path, and names the weights it used."""
     output = tmp_path / "result.png"
@@ -57,6 +59,7 @@ def test_end_to_end_with_a_checkpoint(pair, checkpoint_path, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "result.png", "style.jpg"]
 
 
+@pytest.mark.slow
 def test_random_weights_are_announced(pair, tmp_path):
     result = cli("--content", pair[0], "--style", pair[1], "--output", str(tmp_path / "r.png"),
                  "--size", "32", "--steps", "1", "--weights", "random")
@@ -64,6 +67,7 @@ def test_random_weights_are_announced(pair, tmp_path):
     assert "random" in result.stderr.lower() and "--weights imagenet" in result.stderr
 
 
+@pytest.mark.slow
 def test_defaults_use_the_bundled_images(checkpoint_path, tmp_path):
     """With no --content/--style the run reads the bundled photo and style image (its record says so),
     and the result has the bundled photo's shape."""
@@ -77,6 +81,7 @@ def test_defaults_use_the_bundled_images(checkpoint_path, tmp_path):
     assert "STYLETRANSFER_VGG19_WEIGHTS" in result.stderr and "STYLETRANSFER_VGG19_WEIGHTS" in facts["weights_source"]
 
 
+@pytest.mark.slow
 def test_offline_without_weights_says_how_to_get_them(pair, tmp_path):
     """Where the checkpoint cannot be downloaded: exit code 4 and the three ways to provide it."""
     env = {st.WEIGHTS_ENV: "http://127.0.0.1:9/vgg19-dcbb9e9d.pth", "TORCH_HOME": str(tmp_path / "torch")}
@@ -87,6 +92,7 @@ def test_offline_without_weights_says_how_to_get_them(pair, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_exit_codes_for_bad_input(pair, checkpoint_path, tmp_path):
     common = ("--size", "32", "--steps", "1", "--weights", str(checkpoint_path))
     missing = cli("--content", str(tmp_path / "nope.jpg"), "--style", pair[1], *common)
@@ -124,6 +130,7 @@ def test_main_in_process_with_layer_weights(pair, checkpoint_path, tmp_path, mon
     assert Image.open(tmp_path / "p.jpg").size == (32, 24)
 
 
+@pytest.mark.slow
 def test_errors_are_translated_into_flags(pair, tmp_path):
     """The library names Python parameters; the command line names its flags."""
     negative = cli("--content", pair[0], "--style", pair[1], "--style-weight", "-1", "--weights", "random")
@@ -134,6 +141,7 @@ def test_errors_are_translated_into_flags(pair, tmp_path):
     assert "--weights random" in missing.stderr and 'weights="' not in missing.stderr
 
 
+@pytest.mark.slow
 def test_record_holds_every_setting(pair, checkpoint_path, tmp_path):
     """--record writes every field of Settings, the weights used and the loss history of each step."""
     record = tmp_path / "run.json"
@@ -147,6 +155,7 @@ def test_record_holds_every_setting(pair, checkpoint_path, tmp_path):
     assert st.Settings(**facts["settings"]).style_weight == 2.0  # a record's settings make a run again
 
 
+@pytest.mark.slow
 def test_options_are_checked_before_any_download(pair, tmp_path):
     """A bad option fails at once with exit 2, not after (or instead of) fetching 548 MB of weights."""
     env = {st.WEIGHTS_ENV: "http://127.0.0.1:9/vgg19-dcbb9e9d.pth", "TORCH_HOME": str(tmp_path / "torch")}

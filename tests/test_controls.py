@@ -57,6 +57,7 @@ def test_snapshots_keep_every_nth_picture_and_make_a_gif(model, content_image, s
         Snapshots(every=0)
 
 
+@pytest.mark.slow
 def test_command_line_save_every_timelapse_and_record(pair_paths, checkpoint_path, tmp_path):
     output, record, gif = tmp_path / "out.png", tmp_path / "run.json", tmp_path / "run.gif"
     result = cli("--content", pair_paths[0], "--style", pair_paths[1], "--output", str(output), "--size", "48",
@@ -70,6 +71,7 @@ def test_command_line_save_every_timelapse_and_record(pair_paths, checkpoint_pat
     assert facts["weights_sha256"] == checkpoints.weights_fingerprint(st.load_vgg19(checkpoint_path))
 
 
+@pytest.mark.slow
 def test_a_run_from_its_record_gives_the_same_picture(pair_paths, checkpoint_path, tmp_path):
     first, again, record = tmp_path / "first.png", tmp_path / "again.png", tmp_path / "run.json"
     made = cli("--content", pair_paths[0], "--style", pair_paths[1], "--output", str(first), "--size", "40",
@@ -152,6 +154,7 @@ def test_style_scale_resizes_the_style_image(model, content_image, style_image):
     assert run.settings.style_scale == 0.5
 
 
+@pytest.mark.slow
 def test_command_line_blends_two_styles(pair_paths, checkpoint_path, tmp_path, style_image):
     second = files.save_image(style_image.rotate(90, expand=True), tmp_path / "second.png")
     record = tmp_path / "run.json"
@@ -185,6 +188,7 @@ def test_resuming_with_changed_weights(model, content_image, style_image):
     assert second.history.style[0] == pytest.approx(10 * first.history.style[-1], rel=0.5)
 
 
+@pytest.mark.slow
 def test_command_line_save_state_and_resume(pair_paths, checkpoint_path, tmp_path):
     common = ["--content", pair_paths[0], "--style", pair_paths[1], "--size", "40", "--scales", "1",
               "--precision", "fp32", "--weights", str(checkpoint_path)]
@@ -256,6 +260,7 @@ def test_two_masks_give_each_region_its_own_style(model, content_image, style_im
     assert image.grad[..., :40].abs().sum() > 0 and image.grad[..., 56:].abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_masks_are_checked(model, content_image, style_image, pair_paths, tmp_path):
     left, _ = halves(*content_image.size)
     with pytest.raises(st.ParameterError, match="masks has 2 mask"):
@@ -268,6 +273,7 @@ def test_masks_are_checked(model, content_image, style_image, pair_paths, tmp_pa
     assert refused.returncode == 2 and "masks has 2 mask(s) for 1 style image(s)" in refused.stderr
 
 
+@pytest.mark.slow
 def test_command_line_masks_and_their_record(pair_paths, checkpoint_path, tmp_path, content_image):
     mask = files.save_image(halves(*content_image.size)[0], tmp_path / "left.png")
     first, again, record = tmp_path / "first.png", tmp_path / "again.png", tmp_path / "run.json"

@@ -52,6 +52,7 @@ def test_the_figure_speaks_the_papers_notation_and_the_codes_layers():
     assert "NOT in the paper" in text  # the TV term is this project's addition
 
 
+@pytest.mark.slow
 def test_the_command_line_writes_a_png(tmp_path):
     output = tmp_path / "overview.png"
     result = subprocess.run([sys.executable, "-m", "styletransfer_tools.diagram", str(output), "--highlight", "gram"],

@@ -145,6 +145,7 @@ def test_extract_features_keeps_the_callers_autocast(model, content_image):
     assert st.extract_features(model, image, ["relu2_1"])["relu2_1"].dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_the_objective_keeps_no_float32_copies_and_no_pooling_indices(model, content_image, style_image):
     """What the backward pass needs is kept in the network's precision: no float32 copy of a style layer
     (GramMatrix) and no max-pooling indices (recomputed): 728 MiB at 1024 x 1024 px."""

@@ -244,6 +244,7 @@ def test_autograder_passes_the_teachers_notebooks(capsys):
     assert found == dict.fromkeys(expected, "PASS")
 
 
+@pytest.mark.slow
 def test_autograder_reports_todo_for_a_fresh_student_notebook(edition):
     """Run as a student would, through ``python -m``: every exercise TODO, a non-zero exit code."""
     paths = [str(edition / name) for name in ("03_gram_matrices.ipynb", "05_optimising_with_adam.ipynb")]

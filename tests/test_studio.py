@@ -81,7 +81,7 @@ def test_run_updates_preview_plot_progress_shares_and_readout(studio):
     assert all(name in studio.shares.value for name in st.STYLE_LAYERS)
     assert studio.redraws == 3 and studio.first_preview_seconds is not None
     assert not studio.run_button.disabled and studio.stop_button.disabled and not studio.continue_button.disabled
-    assert len(studio.history_strip.children) == 1 and "β 1" in studio.history_strip.children[0].children[1].value
+    assert len(studio.history_strip.children) == 1 and "style 1" in studio.history_strip.children[0].children[1].value
 
 
 def test_moving_a_slider_during_a_run_changes_the_objective_from_the_next_step(studio):

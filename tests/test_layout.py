@@ -1,0 +1,68 @@
+"""The layout the README's Layout section describes: import arrows point toward the core, the core reads
+top to bottom (no name used above its definition), and no function in it is longer than a screen."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_importing_the_core_imports_no_tool():
+    """Import arrows point toward the core: styletransfer_utils never imports styletransfer_tools."""
+    code = "import styletransfer_utils, sys; print(sorted(m for m in sys.modules if m.startswith('styletransfer_t')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+    tree = ast.parse((ROOT / "styletransfer_utils.py").read_text())
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+            assert not any(name.startswith("styletransfer_tools") for name in names)
+
+
+def test_every_tool_imports_the_core_and_no_front_end_imports_another():
+    tools = ROOT / "styletransfer_tools"
+    for path in tools.glob("*.py"):
+        source = path.read_text()
+        if path.name not in ("__init__.py", "__main__.py"):
+            assert "from styletransfer_utils import" in source or "import styletransfer_utils" in source, path.name
+        if path.name in ("files.py", "notebook.py"):
+            assert "from styletransfer_tools" not in source, path.name  # the lowest tools
+        assert "styletransfer_tools.cli" not in source or path.name == "__main__.py", path.name
+
+
+def test_the_core_has_no_forward_references():
+    """Each top-level function and class uses only names defined above it: the file reads top to bottom."""
+    tree = ast.parse((ROOT / "styletransfer_utils.py").read_text())
+    defined: set[str] = set()
+    top_level = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for node in tree.body:
+        if isinstance(node, ast.If):  # the `if __name__ == "__main__"` block at the end
+            continue
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & top_level
+        own = {node.name} if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else set()
+        later = used - defined - own
+        name = getattr(node, "name", ast.unparse(node)[:40])
+        assert not later, f"{name} uses {sorted(later)} before they are defined"
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+
+
+FUNCTION_BUDGET = 60  # lines, signature and docstring included
+
+
+def test_no_function_in_the_core_is_longer_than_its_budget():
+    """A function a student reads should fit on a screen; `stylize` is made of named steps to stay short."""
+    tree = ast.parse((ROOT / "styletransfer_utils.py").read_text())
+    lengths = {node.name: node.end_lineno - node.lineno + 1 for node in ast.walk(tree)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert {name: n for name, n in lengths.items() if n > FUNCTION_BUDGET} == {}
+    stylize = next(node for node in tree.body if getattr(node, "name", "") == "stylize")
+    body = stylize.end_lineno - stylize.body[1].lineno + 1  # after the docstring
+    assert body <= 40, f"stylize's body has {body} lines: move a step into a function of its own"
