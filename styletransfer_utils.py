@@ -2,7 +2,7 @@
 
 Every notebook in ``notebooks/`` imports this file. It holds what the series
 teaches, in the order it teaches it, and reads top to bottom following the
-data: every name is defined before it is used::
+data: every name is defined before it is used, except the last section's::
 
     image -> tensor -> VGG19 features -> Gram matrices and losses -> optimiser -> image
 
@@ -13,6 +13,7 @@ Sections
     4. The Gram matrix and the losses  (notebooks 03 and 04)
     5. The optimisation loop           (notebook 05)
     6. Settings and `stylize`          (notebooks 05 and 06)
+    7. Under the hood                  (what the notebooks do not teach: speed, memory, plumbing)
 
 The tools that stand beside it (the command line, figures and live previews,
 the slider panel, checkpoint utilities) are in ``styletransfer_tools/``. They
@@ -308,119 +309,6 @@ def how_to_get_weights() -> str:
     )
 
 
-def _unreadable(label: str, error: BaseException, url: str = "") -> WeightsError:
-    """One clear message for a checkpoint torch could not load (never torch's "retry with weights_only=False")."""
-    text = str(error)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if isinstance(error, OSError) and url:  # URLError, timeouts, refused connections, failed DNS look-ups
-        return WeightsError(f"Could not download {url}: {getattr(error, 'reason', error)}.\n" + how_to_get_weights())
-    if "invalid hash value" in text:
-        return WeightsError(
-            f"The file from {url} does not match the hash in its name ({error}). It was not kept: the download "
-            "was probably cut short or the file is not the published one. Try again.\n" + how_to_get_weights()
-        )
-    if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
-        return WeightsError(
-            f"Refused to load {label}: it contains Python objects or code, not just tensors, and loading it "
-            "could run that code. Use the published vgg19-dcbb9e9d.pth instead."
-        )
-    if "Weights only load failed" in text:
-        detail = next((line for line in lines if line.startswith("Unsupported operand")), "not a pickle")
-    else:
-        detail = lines[0] if lines else ""
-    return WeightsError(
-        f"{label} is not a readable PyTorch checkpoint ({type(error).__name__}: {detail}). It may be truncated "
-        "or damaged: delete it and download it again.\n" + how_to_get_weights()
-    )
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds: float):
-    """torch.hub opens URLs without a timeout; bound it so that offline runs fail fast."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]:
-    """Load a checkpoint's state dict, and a sentence saying where it came from.
-
-    ``"imagenet"`` means ``$STYLETRANSFER_VGG19_WEIGHTS`` if set, else
-    torchvision's URL. A URL is downloaded once into torch.hub's cache (the one
-    torchvision uses), its hash checked as torch.hub does. The file is then
-    memory-mapped, so only the tensors used are read (80 MB of 548), and
-    loaded with ``weights_only=True``: a checkpoint may hold tensors, never code.
-    """
-    source = os.fspath(weights)
-    from_env = source == "imagenet" and bool(os.environ.get(WEIGHTS_ENV))
-    if source == "imagenet":
-        source = os.environ.get(WEIGHTS_ENV) or VGG19_WEIGHTS.url
-    label = "ImageNet VGG19 (torchvision's IMAGENET1K_V1)" if source == VGG19_WEIGHTS.url else f"checkpoint {source}"
-    label += f" (from ${WEIGHTS_ENV})" if from_env else ""
-    if "://" in source:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(source.split("?")[0]).name
-        label += f", cached at {path}" if path.exists() else f", downloaded to {path}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            expected = torch.hub.HASH_REGEX.search(path.name)  # name-<first hex digits of its SHA-256>.pth
-            try:
-                with _socket_timeout(15):
-                    torch.hub.download_url_to_file(source, str(path), expected and expected[1], progress=True)
-            except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
-                raise _unreadable(str(path), error, url=source) from None
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            hint = f" ${WEIGHTS_ENV} points there." if from_env else ""
-            raise WeightsError(f"No weights file at {path}.{hint}\n" + how_to_get_weights())
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), label
-    except RuntimeError as error:
-        if "mmap" not in str(error):  # an old (non-zip) checkpoint cannot be memory-mapped: read it whole
-            raise _unreadable(str(path), error) from None
-    except Exception as error:  # noqa: BLE001
-        raise _unreadable(str(path), error) from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True), label
-    except Exception as error:  # noqa: BLE001
-        raise _unreadable(str(path), error) from None
-
-
-def features_state_dict(checkpoint: Mapping[str, Any], features: nn.Module) -> dict[str, Tensor]:
-    """The ``features.*`` tensors of a VGG19 checkpoint, keyed as ``vgg19().features`` expects.
-
-    Accepts the full checkpoint (its classifier is never read) or the features
-    alone; anything else is refused with a message saying what it is.
-    """
-    if not isinstance(checkpoint, Mapping):
-        raise WeightsError(f"This file is not torchvision's VGG19 checkpoint: it holds a {type(checkpoint).__name__}, "
-                           "not a state dict of tensors.")
-    wanted = {key: tensor.shape for key, tensor in features.state_dict().items()}
-    state, problems = {}, []
-    for key, shape in wanted.items():
-        tensor = checkpoint.get(f"features.{key}")
-        if not isinstance(tensor, Tensor):
-            problems.append(f"features.{key} is missing")
-        elif tensor.shape != shape:
-            problems.append(f"features.{key} has shape {tuple(tensor.shape)}, VGG19 needs {tuple(shape)}")
-        else:
-            state[key] = tensor.detach().float()
-    unexpected = [key for key in checkpoint if not isinstance(key, str)
-                  or key.startswith("features.") and key.removeprefix("features.") not in wanted]
-    if unexpected:
-        problems.append(f"unexpected keys such as {unexpected[0]} (batch norm? another VGG?)")
-    if problems:
-        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
-        raise WeightsError(
-            "This file is not torchvision's VGG19 checkpoint: " + "; ".join(problems[:3]) + more
-            + f". Its first keys are {list(checkpoint)[:3]}. Use vgg19-dcbb9e9d.pth ({VGG19_WEIGHTS.url})."
-        )
-    return state
-
-
 def load_vgg19(
     weights: str | os.PathLike | None = "imagenet", device: str | torch.device | None = None
 ) -> nn.Sequential:
@@ -548,47 +436,6 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 #     ‖G−A‖²/‖A‖². Scaling every activation by a constant (another network or
 #     checkpoint) then changes nothing, so α, β and the layer weights mean the
 #     same for any weights. Notebook 04 derives it.
-
-
-class GramMatrix(torch.autograd.Function):
-    """`gram_matrix` with its gradient written out: the Gram-matrix part of the paper's equation (6).
-
-    For a loss L of G = F Fᵀ / (C·H·W), ∂L/∂F = (∂L/∂G + ∂L/∂Gᵀ) F / (C·H·W). Both directions convert
-    the features to float32 a slice of positions at a time. Left to autograd, ``features.float()`` would
-    keep a float32 copy of every style layer for the backward pass: 488 MiB at 1024 x 1024 px, 256 MiB of
-    it relu1_1's. Notebook 03 checks this gradient against autograd's.
-    """
-
-    SLICE = 2**22  # float32 numbers converted at a time (16 MiB)
-
-    @staticmethod
-    def slices(maps: Tensor) -> tuple[Tensor, ...]:
-        """(B, C, H, W) maps as slices of (B, positions, C) rows, SLICE numbers each; views of channels-last maps."""
-        batch, channels, height, width = maps.shape
-        rows = maps.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
-        return rows.split(max(1, GramMatrix.SLICE // channels), dim=1)
-
-    @staticmethod
-    def forward(ctx: Any, features: Tensor) -> Tensor:
-        batch, channels, height, width = features.shape
-        gram = features.new_zeros((batch, channels, channels), dtype=torch.float32)
-        with torch.autocast(features.device.type, enabled=False):  # float32 even inside autocast
-            for rows in GramMatrix.slices(features):
-                rows = rows.float()
-                gram.baddbmm_(rows.transpose(1, 2), rows)
-        ctx.save_for_backward(features)
-        return gram / (channels * height * width)
-
-    @staticmethod
-    @once_differentiable  # no second derivative: nothing here needs one
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        (features,) = ctx.saved_tensors
-        both = (grad + grad.transpose(1, 2)) / features[0].numel()
-        result = torch.empty_like(features, memory_format=torch.channels_last)
-        with torch.autocast(features.device.type, enabled=False):
-            for rows, into in zip(GramMatrix.slices(features), GramMatrix.slices(result), strict=True):
-                into.copy_(torch.bmm(rows.float(), both))
-        return result
 
 
 def gram_matrix(features: Tensor) -> Tensor:
@@ -792,9 +639,11 @@ class StyleTransferLoss:
         self.version = 0
         self.set_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          style_layer_weights=named)
-        used = [self.content_layer] * bool(content_weight) + [n for n, w in named.items() if w and style_weight]
-        empty = [name for name in dict.fromkeys(used) if not (self.content_energy if name == self.content_layer
-                 else min(energies[name] for energies in self.region_energies)) > 0]
+        energies = {name: min(one[name] for one in self.region_energies)
+                    for name, weight in named.items() if weight and style_weight}  # the layers used, and
+        if content_weight:  # the energy of their targets: zero means nothing to match there
+            energies[self.content_layer] = self.content_energy
+        empty = [name for name, energy in energies.items() if not energy > 0]
         if empty:
             warnings.warn(f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match "
                           "there; they are left out of the objective.", stacklevel=2)
@@ -963,23 +812,6 @@ def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
     return PixelLBFGS(image, lr=lr)
 
 
-try:  # glibc (Linux); other C libraries give freed memory back by themselves or not at all
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _malloc_trim = None
-
-
-RELEASE_FROM_PIXELS = 2**19  # images from about 724 x 724 px up
-
-
-def release_freed_memory(image: Tensor) -> None:
-    """After a step on a large ``image``, hand the memory freed during it back to the operating system: glibc
-    keeps the scattered blocks of a large step for reuse, which raised the peak (README, High resolution).
-    Not for small images, where the pages are faulted in again at once; elsewhere than glibc, nothing."""
-    if _malloc_trim is not None and image.device.type == "cpu" and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
-        _malloc_trim(0)
-
-
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
@@ -1067,27 +899,6 @@ def optimize(objective: StyleTransferLoss, image: Tensor, *, steps: int, optimiz
     return OptimizationRun(best, best_step, best_loss, stopped, history, opt.state_dict())
 
 
-def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the network, or None for plain float32.
-
-    Only the convolutions run in lower precision; Gram matrices and losses stay
-    in float32 (see `gram_matrix`). "auto" picks bfloat16 where the hardware
-    computes it natively (CPUs with AVX512-BF16 or AMX, GPUs since Ampere):
-    where it is emulated it is slower than float32.
-    """
-    if precision == "fp16":
-        raise ParameterError(FP16_REFUSED)
-    if precision not in PRECISIONS:
-        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
-    if device.type == "cuda":
-        native = torch.cuda.get_device_capability(device)[0] >= 8
-    else:
-        native = device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    if precision == "bf16" and not native:
-        raise ParameterError(f"This {device.type} has no fast bfloat16; use precision='fp32' (or 'auto').")
-    return torch.bfloat16 if precision != "fp32" and native else None
-
-
 # =============================================================================
 # 6. Settings and `stylize`  (notebooks 05 and 06)
 # =============================================================================
@@ -1101,13 +912,10 @@ COLORS = ("style", "content", "luminance", "histogram")  # Gatys et al. 2017, "C
 
 
 def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: float | None = None,
-            above: bool = False, choices: Sequence[str] | None = None, optional: bool = False,
-            slider: tuple | None = None) -> Any:
-    """A field of `Settings`. ``optional``: None is allowed too. ``slider`` is the panel's range:
-    ("log", lowest power of 10, highest) or ("linear", lowest, highest, step)."""
+            above: bool = False, choices: Sequence[str] | None = None, optional: bool = False) -> Any:
+    """A field of `Settings`. ``optional``: None is allowed too."""
     metadata = {"kind": kind, "help": help, "unit": unit, "at_least": at_least, "above": above,
-                "choices": tuple(choices) if choices else None, "optional": optional or default is None,
-                "slider": slider}
+                "choices": tuple(choices) if choices else None, "optional": optional or default is None}
     return field(default=default, metadata=metadata)
 
 
@@ -1115,21 +923,19 @@ def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: fl
 class Settings:
     """Every setting of a `stylize` run, with the project's defaults (chosen as the README's Performance says)."""
 
-    size: int = setting(384, int, "longer side of the result", unit="px", at_least=1, slider=("linear", 32, 768, 16))
-    steps: int = setting(80, int, "optimisation steps, over all scales", at_least=1, slider=("linear", 1, 1000, 1))
-    content_weight: float = setting(1.0, float, "α, weight of the content term (a relative error)", at_least=0,
-                                    slider=("log", -3, 3))
-    style_weight: float = setting(1.0, float, "β, weight of the style term (a sum of relative errors)", at_least=0,
-                                  slider=("log", -3, 3))
+    size: int = setting(384, int, "longer side of the result", unit="px", at_least=1)
+    steps: int = setting(80, int, "optimisation steps, over all scales", at_least=1)
+    content_weight: float = setting(1.0, float, "α, weight of the content term (a relative error)", at_least=0)
+    style_weight: float = setting(1.0, float, "β, weight of the style term (a sum of relative errors)", at_least=0)
     style_layer_weights: Mapping[str, float] | None = setting(
-        None, dict, "weight w_l of each style layer; None: relu1_1 ... relu5_1, 1 each", slider=("linear", 0, 2, 0.05))
+        None, dict, "weight w_l of each style layer; None: relu1_1 ... relu5_1, 1 each")
     style_blend: tuple[float, ...] | None = setting(
         None, tuple, "how much each style image counts, when there are several (normalised to sum 1); None: "
         "equally")
     style_scale: float = setting(1.0, float, "the style image's longer side, relative to the result's: 0.5 "
                                  "makes its patterns half as large in the result", at_least=0, above=True)
     tv_weight: float = setting(0.0, float, "weight of the total-variation (smoothness) term, not in the paper",
-                               at_least=0, slider=("log", -6, 2))
+                               at_least=0)
     content_layer: str = setting(CONTENT_LAYER, str, "layer whose activations define content",
                                  choices=VGG19_LAYER_NAMES)
     optimizer: str = setting("lbfgs", str, "the optimiser; L-BFGS reached lower objectives on trained features",
@@ -1287,14 +1093,14 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
     return (resize_tensor(image, shape) + detail).clamp(0, 1)
 
 
-def keep_colours(picture: Image.Image, photo: Image.Image) -> Image.Image:
+def keep_colors(picture: Image.Image, photo: Image.Image) -> Image.Image:
     """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
     photo's colours. jcjohnson/neural-style's ``-original_colors``; Gatys et al. 2017 discuss it. Notebook 07."""
     _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
     return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
 
 
-def match_colours(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
+def match_colors(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
     """``image`` recoloured so that its colours have ``target``'s mean and covariance (Gatys et al. 2017's
     colour histogram matching, by a linear map); with ``luminance_only``, its grey levels get ``target``'s
     mean and spread, and the result is grey. Introduced in notebook 07."""
@@ -1369,7 +1175,7 @@ def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSour
                           stacklevel=3)
     photo = resize_longer_side(photo, s.size)
     if s.color in ("luminance", "histogram"):
-        styles = [match_colours(one, photo, luminance_only=s.color == "luminance") for one in styles]
+        styles = [match_colors(one, photo, luminance_only=s.color == "luminance") for one in styles]
     seen = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
     return RunImages(photo, seen, styles, masks)
 
@@ -1450,7 +1256,7 @@ def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, Optimiz
 
     def picture(tensor: Tensor) -> Image.Image:
         made = tensor_to_image(resize_tensor(tensor.detach(), shape))
-        return keep_colours(made, images.photo) if settings.color in ("content", "luminance") else made
+        return keep_colors(made, images.photo) if settings.color in ("content", "luminance") else made
 
     return StyleTransferResult(
         image=picture(image), best_image=picture(run.best), history=history, best_step=run.best_step,
@@ -1518,6 +1324,210 @@ def stylize(
             raise
         raise out_of_memory(error, settings, device) from None
     return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
+
+
+# =============================================================================
+# 7. Under the hood
+# =============================================================================
+# What the notebooks do not teach, each piece there for one reason: speed, memory, a clear message where
+# a library gives a raw one. The teaching path above calls down into it; the figures that justify each
+# piece are in the README (Performance, High resolution), where they are measured, not here.
+
+
+# Weights: download, cache and checks, so that a wrong or damaged file says what to do.
+def _unreadable(label: str, error: BaseException, url: str = "") -> WeightsError:
+    """One clear message for a checkpoint torch could not load (never torch's "retry with weights_only=False")."""
+    text = str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(error, OSError) and url:  # URLError, timeouts, refused connections, failed DNS look-ups
+        return WeightsError(f"Could not download {url}: {getattr(error, 'reason', error)}.\n" + how_to_get_weights())
+    if "invalid hash value" in text:
+        return WeightsError(
+            f"The file from {url} does not match the hash in its name ({error}). It was not kept: the download "
+            "was probably cut short or the file is not the published one. Try again.\n" + how_to_get_weights()
+        )
+    if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
+        return WeightsError(
+            f"Refused to load {label}: it contains Python objects or code, not just tensors, and loading it "
+            "could run that code. Use the published vgg19-dcbb9e9d.pth instead."
+        )
+    if "Weights only load failed" in text:
+        detail = next((line for line in lines if line.startswith("Unsupported operand")), "not a pickle")
+    else:
+        detail = lines[0] if lines else ""
+    return WeightsError(
+        f"{label} is not a readable PyTorch checkpoint ({type(error).__name__}: {detail}). It may be truncated "
+        "or damaged: delete it and download it again.\n" + how_to_get_weights()
+    )
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """torch.hub opens URLs without a timeout; bound it so that offline runs fail fast."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def read_checkpoint(weights: str | os.PathLike) -> tuple[Mapping[str, Any], str]:
+    """Load a checkpoint's state dict, and a sentence saying where it came from.
+
+    ``"imagenet"`` means ``$STYLETRANSFER_VGG19_WEIGHTS`` if set, else
+    torchvision's URL. A URL is downloaded once into torch.hub's cache (the one
+    torchvision uses), its hash checked as torch.hub does. The file is then
+    memory-mapped, so only the tensors used are read (80 MB of 548), and
+    loaded with ``weights_only=True``: a checkpoint may hold tensors, never code.
+    """
+    source = os.fspath(weights)
+    from_env = source == "imagenet" and bool(os.environ.get(WEIGHTS_ENV))
+    if source == "imagenet":
+        source = os.environ.get(WEIGHTS_ENV) or VGG19_WEIGHTS.url
+    label = "ImageNet VGG19 (torchvision's IMAGENET1K_V1)" if source == VGG19_WEIGHTS.url else f"checkpoint {source}"
+    label += f" (from ${WEIGHTS_ENV})" if from_env else ""
+    if "://" in source:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(source.split("?")[0]).name
+        label += f", cached at {path}" if path.exists() else f", downloaded to {path}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            expected = torch.hub.HASH_REGEX.search(path.name)  # name-<first hex digits of its SHA-256>.pth
+            try:
+                with _socket_timeout(15):
+                    torch.hub.download_url_to_file(source, str(path), expected and expected[1], progress=True)
+            except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
+                raise _unreadable(str(path), error, url=source) from None
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            hint = f" ${WEIGHTS_ENV} points there." if from_env else ""
+            raise WeightsError(f"No weights file at {path}.{hint}\n" + how_to_get_weights())
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), label
+    except RuntimeError as error:
+        if "mmap" not in str(error):  # an old (non-zip) checkpoint cannot be memory-mapped: read it whole
+            raise _unreadable(str(path), error) from None
+    except Exception as error:  # noqa: BLE001
+        raise _unreadable(str(path), error) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), label
+    except Exception as error:  # noqa: BLE001
+        raise _unreadable(str(path), error) from None
+
+
+def features_state_dict(checkpoint: Mapping[str, Any], features: nn.Module) -> dict[str, Tensor]:
+    """The ``features.*`` tensors of a VGG19 checkpoint, keyed as ``vgg19().features`` expects.
+
+    Accepts the full checkpoint (its classifier is never read) or the features
+    alone; anything else is refused with a message saying what it is.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise WeightsError(f"This file is not torchvision's VGG19 checkpoint: it holds a {type(checkpoint).__name__}, "
+                           "not a state dict of tensors.")
+    wanted = {key: tensor.shape for key, tensor in features.state_dict().items()}
+    state, problems = {}, []
+    for key, shape in wanted.items():
+        tensor = checkpoint.get(f"features.{key}")
+        if not isinstance(tensor, Tensor):
+            problems.append(f"features.{key} is missing")
+        elif tensor.shape != shape:
+            problems.append(f"features.{key} has shape {tuple(tensor.shape)}, VGG19 needs {tuple(shape)}")
+        else:
+            state[key] = tensor.detach().float()
+    unexpected = [key for key in checkpoint if not isinstance(key, str)
+                  or key.startswith("features.") and key.removeprefix("features.") not in wanted]
+    if unexpected:
+        problems.append(f"unexpected keys such as {unexpected[0]} (batch norm? another VGG?)")
+    if problems:
+        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+        raise WeightsError(
+            "This file is not torchvision's VGG19 checkpoint: " + "; ".join(problems[:3]) + more
+            + f". Its first keys are {list(checkpoint)[:3]}. Use vgg19-dcbb9e9d.pth ({VGG19_WEIGHTS.url})."
+        )
+    return state
+
+
+# Precision: bfloat16 where the hardware has it natively, float32 elsewhere.
+def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network, or None for plain float32.
+
+    Only the convolutions run in lower precision; Gram matrices and losses stay
+    in float32 (see `gram_matrix`). "auto" picks bfloat16 where the hardware
+    computes it natively (CPUs with AVX512-BF16 or AMX, GPUs since Ampere):
+    where it is emulated it is slower than float32.
+    """
+    if precision == "fp16":
+        raise ParameterError(FP16_REFUSED)
+    if precision not in PRECISIONS:
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if device.type == "cuda":
+        native = torch.cuda.get_device_capability(device)[0] >= 8
+    else:
+        native = device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    if precision == "bf16" and not native:
+        raise ParameterError(f"This {device.type} has no fast bfloat16; use precision='fp32' (or 'auto').")
+    return torch.bfloat16 if precision != "fp32" and native else None
+
+
+# Memory: the Gram matrix's gradient a slice at a time, with no float32 copy of the features kept.
+class GramMatrix(torch.autograd.Function):
+    """`gram_matrix` with its gradient written out: the Gram-matrix part of the paper's equation (6).
+
+    For a loss L of G = F Fᵀ / (C·H·W), ∂L/∂F = (∂L/∂G + ∂L/∂Gᵀ) F / (C·H·W). Both directions convert
+    the features to float32 a slice of positions at a time. Left to autograd, ``features.float()`` would
+    keep a float32 copy of every style layer for the backward pass (the README's High resolution says how
+    much). Notebook 03 checks this gradient against autograd's, and a test keeps the two equal.
+    """
+
+    SLICE = 2**22  # float32 numbers converted at a time (16 MiB)
+
+    @staticmethod
+    def slices(maps: Tensor) -> tuple[Tensor, ...]:
+        """(B, C, H, W) maps as slices of (B, positions, C) rows, SLICE numbers each; views of channels-last maps."""
+        batch, channels, height, width = maps.shape
+        rows = maps.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        return rows.split(max(1, GramMatrix.SLICE // channels), dim=1)
+
+    @staticmethod
+    def forward(ctx: Any, features: Tensor) -> Tensor:
+        batch, channels, height, width = features.shape
+        gram = features.new_zeros((batch, channels, channels), dtype=torch.float32)
+        with torch.autocast(features.device.type, enabled=False):  # float32 even inside autocast
+            for rows in GramMatrix.slices(features):
+                rows = rows.float()
+                gram.baddbmm_(rows.transpose(1, 2), rows)
+        ctx.save_for_backward(features)
+        return gram / (channels * height * width)
+
+    @staticmethod
+    @once_differentiable  # no second derivative: nothing here needs one
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (features,) = ctx.saved_tensors
+        both = (grad + grad.transpose(1, 2)) / features[0].numel()
+        result = torch.empty_like(features, memory_format=torch.channels_last)
+        with torch.autocast(features.device.type, enabled=False):
+            for rows, into in zip(GramMatrix.slices(features), GramMatrix.slices(result), strict=True):
+                into.copy_(torch.bmm(rows.float(), both))
+        return result
+
+
+# Memory: give freed pages back to the operating system after a large step.
+try:  # glibc (Linux); other C libraries give freed memory back by themselves or not at all
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _malloc_trim = None
+
+
+RELEASE_FROM_PIXELS = 2**19  # images from about 724 x 724 px up
+
+
+def release_freed_memory(image: Tensor) -> None:
+    """After a step on a large ``image``, hand the memory freed during it back to the operating system: glibc
+    keeps the scattered blocks of a large step for reuse, which raised the peak (README, High resolution).
+    Not for small images, where the pages are faulted in again at once; elsewhere than glibc, nothing."""
+    if _malloc_trim is not None and image.device.type == "cpu" and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
+        _malloc_trim(0)
 
 
 if __name__ == "__main__":  # `python styletransfer_utils.py ...` is the command line (styletransfer_tools/cli.py)

@@ -55,6 +55,10 @@ MODEL_SETTINGS = ("weights", "device")  # fixed by the network the studio is giv
 LIVE_SETTINGS = ("content_weight", "style_weight", "tv_weight", "style_layer_weights")  # act during a run
 MAIN_SETTINGS = ("size", "steps", "optimizer")  # shown beside the live ones; the rest under "More settings"
 GIVEN = "(the image given)"  # what a text box shows for a setting that holds a PIL image
+# The control of each numeric setting that has a slider: ("log", lowest power of 10, highest) or
+# ("linear", lowest, highest, step). The others are text boxes or, with choices, dropdowns.
+SLIDERS = {"size": ("linear", 32, 768, 16), "steps": ("linear", 1, 1000, 1), "content_weight": ("log", -3, 3),
+           "style_weight": ("log", -3, 3), "tv_weight": ("log", -6, 2)}
 LAYER_RANGE = (-2, 2)  # layer sliders: powers of ten; their left end stands for 0 (the layer is off)
 BUNDLED = {path.name: path for path in sorted(ASSETS_DIR.glob("*")) if path.suffix.lower() in (".jpg", ".png")}
 
@@ -74,21 +78,21 @@ def control_for(field: dataclasses.Field, value: Any):
     """
     import ipywidgets as widgets
 
-    meta = field.metadata
-    zero_at_left = meta["slider"] and meta["slider"][0] == "log" and meta["at_least"] == 0
+    meta, slider = field.metadata, SLIDERS.get(field.name)
+    zero_at_left = slider is not None and slider[0] == "log" and meta["at_least"] == 0
     tooltip = meta["help"] + (" The slider's left end is 0." if zero_at_left else "")
     common = {"description": field.name.replace("_", " "), "tooltip": tooltip,
               "style": {"description_width": "9em"}, "layout": widgets.Layout(width="27em")}
     if meta["choices"]:
         control = widgets.Dropdown(options=meta["choices"], value=value, **common)
     elif zero_at_left:
-        _, low, high = meta["slider"]
+        _, low, high = slider
         if value > 0:
             low, high = min(low, math.floor(math.log10(value)) - 1), max(high, math.ceil(math.log10(value)))
         control = widgets.FloatLogSlider(value=max(value, 10.0**low), base=10, min=low, max=high, step=0.25,
                                          readout_format=".3g", continuous_update=False, **common)
-    elif meta["slider"] and meta["kind"] is int:
-        _, low, high, step = meta["slider"]
+    elif slider is not None and meta["kind"] is int:
+        _, low, high, step = slider
         control = widgets.IntSlider(value=value, min=min(low, value), max=max(high, value), step=step,
                                     continuous_update=False, **common)
     elif meta["kind"] in (int, float, tuple):  # optional numbers: empty means None ("the default" / "automatic")
@@ -104,7 +108,8 @@ def control_for(field: dataclasses.Field, value: Any):
 def value_of(field: dataclasses.Field, control, given: Any) -> Any:
     """The setting a control shows, in the type of its field (``given``: the value it started from)."""
     meta, value = field.metadata, control.value
-    if meta["slider"] and meta["slider"][0] == "log" and meta["at_least"] == 0 and value <= 10.0 ** control.min:
+    slider = SLIDERS.get(field.name)
+    if slider is not None and slider[0] == "log" and meta["at_least"] == 0 and value <= 10.0 ** control.min:
         return 0.0
     if value == GIVEN:
         return given

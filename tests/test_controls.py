@@ -122,13 +122,13 @@ def test_keeping_the_photos_colours_leaves_its_chroma_unchanged(model, content_i
 def test_histogram_matching_gives_the_style_the_photos_colour_statistics():
     content_image = st.load_image(st.DEFAULT_CONTENT, max_size=96)
     style_image = st.load_image(st.DEFAULT_STYLE, max_size=96)
-    matched = np.asarray(st.match_colours(style_image, content_image), dtype=np.float64).reshape(-1, 3)
+    matched = np.asarray(st.match_colors(style_image, content_image), dtype=np.float64).reshape(-1, 3)
     photo = np.asarray(content_image, dtype=np.float64).reshape(-1, 3)
     assert np.abs(matched.mean(0) - photo.mean(0)).max() < 8  # not exact: values beyond 0-255 are clipped
     before = np.asarray(style_image, dtype=np.float64).reshape(-1, 3)
     # clipping to 0-255 keeps it from being exact; it must still be far closer to the photo's than before
     assert np.abs(np.cov(matched.T) - np.cov(photo.T)).max() < 0.5 * np.abs(np.cov(before.T) - np.cov(photo.T)).max()
-    grey = st.match_colours(style_image, content_image, luminance_only=True)
+    grey = st.match_colors(style_image, content_image, luminance_only=True)
     assert np.ptp(np.asarray(grey, dtype=np.int16), axis=2).max() == 0  # grey: R = G = B
 
 
