@@ -60,13 +60,19 @@ ImageSource = str | os.PathLike | Image.Image
 # 1. Errors
 # =============================================================================
 # Every problem a user can cause ends in one of these errors, and each message
-# says what went wrong *and what to do*, naming Python parameters
-# (``weights="random"``). The command line translates them into its flags and
-# exit codes (styletransfer_tools/cli.py).
+# says what went wrong *and what to do*. An error about one setting or parameter
+# carries its ``name``: the message then begins with that name, and ``detail`` is
+# the rest, so a front-end can put its own word for the setting in its place (the
+# command line its flag, styletransfer_tools/cli.py) without reading the text.
 
 
 class StyleTransferError(Exception):
-    """Base class of the project's own errors: the message is meant for a user."""
+    """Base class of the project's own errors: the message is meant for a user. ``name``: the setting or
+    parameter it is about, if one; ``str(error)`` is then ``f"{name} {detail}"``."""
+
+    def __init__(self, detail: str, *, name: str | None = None) -> None:
+        super().__init__(f"{name} {detail}" if name else detail)
+        self.name, self.detail = name, detail
 
 
 class ParameterError(StyleTransferError, ValueError):
@@ -92,11 +98,11 @@ class DeviceError(StyleTransferError, RuntimeError):
 def check_number(name: str, value: Any, *, integer: bool = False, at_least: float = 0, above: bool = False) -> None:
     """Refuse sizes, steps, weights and rates that make no sense, naming the parameter."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(f"{name} must be a number, got {value!r}.")
+        raise ParameterError(f"must be a number, got {value!r}.", name=name)
     if integer and not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name} must be a whole number, got {value!r}.")
+        raise ParameterError(f"must be a whole number, got {value!r}.", name=name)
     if not math.isfinite(value) or value < at_least or (above and value == at_least):
-        raise ParameterError(f"{name} must be {'greater than' if above else 'at least'} {at_least}, got {value!r}.")
+        raise ParameterError(f"must be {'greater than' if above else 'at least'} {at_least}, got {value!r}.", name=name)
 
 
 # =============================================================================
@@ -281,15 +287,15 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError):
-        raise DeviceError(f"Unknown device {device!r}. Use 'cpu', 'cuda', 'cuda:0', 'mps' or 'auto'.") from None
+        raise DeviceError(f"cannot be {device!r}: use cpu, cuda, cuda:0, mps or auto.", name="device") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("CUDA was requested, but this PyTorch sees no NVIDIA GPU. Use device='cpu' (or 'auto').")
+        raise DeviceError("cannot be CUDA here: this PyTorch sees no NVIDIA GPU. Use cpu (or auto).", name="device")
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
-        raise DeviceError(f"There is no {chosen}: this machine has {torch.cuda.device_count()} GPU(s).")
+        raise DeviceError(f"cannot be {chosen}: this machine has {torch.cuda.device_count()} GPU(s).", name="device")
     if chosen.type == "mps" and not mps:
-        raise DeviceError("Apple MPS was requested, but it is not available here. Use device='cpu' (or 'auto').")
+        raise DeviceError("cannot be Apple MPS here: it is not available. Use cpu (or auto).", name="device")
     if chosen.type not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"Device {device!r} is not supported. Use 'cpu', 'cuda' or 'mps'.")
+        raise DeviceError(f"cannot be {device!r}: use cpu, cuda or mps.", name="device")
     return chosen
 
 
@@ -302,10 +308,11 @@ def how_to_get_weights() -> str:
         f"{VGG19_WEIGHTS.url};\n"
         f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
         "(torchvision's cache: a copy there is used as is);\n"
-        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), or pass "
-        "weights=\"/path/to/vgg19-dcbb9e9d.pth\". A features-only copy (80 MB, made by "
-        "`styletransfer features-only`) works the same.\n"
-        "For a quick test without them, use weights=\"random\"; the result will not look like style transfer."
+        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), or give that "
+        "path as the weights setting. A features-only copy (80 MB; the README's Weights section says how "
+        "to make one) works the same.\n"
+        "For a quick test without them, set the weights to \"random\"; the result will not look like style "
+        "transfer."
     )
 
 
@@ -364,7 +371,7 @@ def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
     copied; only the five pooling layers are swapped. Introduced in notebook 07.
     """
     if pooling not in POOLINGS:
-        raise ParameterError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
+        raise ParameterError(f"must be one of {', '.join(POOLINGS)}, got {pooling!r}.", name="pooling")
     kind = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
     layers = [kind(2, 2) if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)) else layer for layer in model]
     swapped = nn.Sequential(*layers)
@@ -547,11 +554,12 @@ def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
     """How much each of ``count`` style images counts, summing to 1; None: equally."""
     blend = [1.0] * count if blend is None else list(blend)
     if len(blend) != count:
-        raise ParameterError(f"style_blend has {len(blend)} weight(s) for {count} style image(s): give one each.")
+        raise ParameterError(f"has {len(blend)} weight(s) for {count} style image(s): give one each.",
+                             name="style_blend")
     for weight in blend:
         check_number("style_blend", weight)
     if not sum(blend):
-        raise ParameterError("style_blend weights are all zero: give at least one style image a weight.")
+        raise ParameterError("weights are all zero: give at least one style image a weight.", name="style_blend")
     return [weight / sum(blend) for weight in blend]
 
 
@@ -560,11 +568,11 @@ def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequen
     if masks is None:
         return
     if len(masks) != styles:
-        raise ParameterError(f"masks has {len(masks)} mask(s) for {styles} style image(s): give one mask per "
-                             "style image (white where that style goes).")
+        raise ParameterError(f"has {len(masks)} mask(s) for {styles} style image(s): give one mask per "
+                             "style image (white where that style goes).", name="masks")
     if style_blend is not None:
-        raise ParameterError("style_blend mixes styles everywhere, masks give each style its own region: "
-                             "use one or the other.")
+        raise ParameterError("mixes styles everywhere, masks give each style its own region: use one or the "
+                             "other.", name="style_blend")
 
 
 def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -572,7 +580,7 @@ def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, 
     if weights is None:
         return {name: 1.0 for name in STYLE_LAYERS}
     if not isinstance(weights, Mapping):
-        raise ParameterError(f"style_layer_weights must map layer names to weights, got {weights!r}.")
+        raise ParameterError(f"must map layer names to weights, got {weights!r}.", name="style_layer_weights")
     check_layers(weights)
     for name, weight in weights.items():
         check_number(f"style_layer_weights[{name!r}]", weight)
@@ -725,8 +733,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 FP16_REFUSED = (
     # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range (6e-5):
     # without loss scaling they would be flushed towards zero. bf16 has fp32's range.
-    "fp16 is not supported: its range is too small for this objective's gradients, which would underflow. "
-    "Use precision='bf16' (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or precision='fp32'."
+    "cannot be fp16: its range is too small for this objective's gradients, which would underflow. "
+    "Use bf16 (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or fp32."
 )
 
 
@@ -806,7 +814,7 @@ def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
     """Adam or L-BFGS (`PixelLBFGS`) over the pixels of ``image``; one ``.step(closure)`` evaluates the
     objective once (a line search would evaluate every accepted point twice)."""
     if name not in OPTIMIZERS:
-        raise ParameterError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}.")
+        raise ParameterError(f"must be one of {', '.join(OPTIMIZERS)}, got {name!r}.", name="optimizer")
     if name == "adam":
         return torch.optim.Adam([image], lr=lr)
     return PixelLBFGS(image, lr=lr)
@@ -943,7 +951,7 @@ class Settings:
     lr: float | None = setting(None, float, "step size; None: 1.0 for L-BFGS (times its own step), 0.02 for Adam "
                                "(pixel units on a 0-1 scale)", at_least=0, above=True)
     init: str = setting("content", str, "where to start: 'content', 'noise' or an image path")
-    seed: int | None = setting(0, int, "seed of the noise for init='noise'", optional=True)
+    seed: int | None = setting(0, int, "seed of the noise, when init is 'noise'", optional=True)
     scales: int | None = setting(None, int, "resolutions of the coarse-to-fine schedule; None: from size, "
                                  "1: full size only", at_least=1)
     color: str = setting("style", str, "colours of the result: style (the paper's), content (the photo's, put "
@@ -963,9 +971,9 @@ class Settings:
             if value is None and meta["optional"]:
                 continue
             if f.name == "precision" and value == "fp16":
-                raise ParameterError(FP16_REFUSED)
+                raise ParameterError(FP16_REFUSED, name="precision")
             if meta["choices"] and value not in meta["choices"]:
-                raise ParameterError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}.")
+                raise ParameterError(f"must be one of {', '.join(meta['choices'])}, got {value!r}.", name=f.name)
             if meta["kind"] in (int, float):
                 check_number(f.name, value, integer=meta["kind"] is int,
                              at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
@@ -979,7 +987,7 @@ class Settings:
         init = self.init
         named = isinstance(init, str) and init not in ("content", "noise")
         if named and not Path(init).suffix and not Path(init).exists():
-            raise ParameterError(f"init must be 'content', 'noise' or an image path, got {init!r}.")
+            raise ParameterError(f"must be 'content', 'noise' or an image path, got {init!r}.", name="init")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (and checked); an unknown name is refused."""
@@ -1197,6 +1205,8 @@ def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings:
     """Step 2, resuming: one scale at full size, from the last image and optimiser state of an earlier run.
     Its optimiser state is dropped for another optimiser or another size (the image is enlarged)."""
     state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
+    if state is None:  # a result that kept no state: an ordinary run
+        return plan_scales(images, settings), None, None
     image = state["image"].to(device)
     fits = state["optimizer"] == settings.optimizer and tuple(image.shape[-2:]) == images.content.size[::-1]
     return [(settings.size, settings.steps)], image, state["state"] if fits else None
@@ -1238,9 +1248,9 @@ def out_of_memory(error: BaseException, settings: Settings, device: torch.device
     """A `DeviceError` saying what to do, if ``error`` is the device running out of memory; else None."""
     if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
         return None
-    where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", " or device='cpu'")
-    return DeviceError(f"Ran out of {where} memory at size {settings.size}. Try a smaller size "
-                       f"(for example size={settings.size // 2}){advice}.")
+    where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", ", or the device cpu")
+    return DeviceError(f"{settings.size} ran out of {where} memory. Try a smaller size, for example "
+                       f"{settings.size // 2}{advice}.", name="size")
 
 
 def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, OptimizationRun]], history: LossHistory,
@@ -1458,15 +1468,16 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
     where it is emulated it is slower than float32.
     """
     if precision == "fp16":
-        raise ParameterError(FP16_REFUSED)
+        raise ParameterError(FP16_REFUSED, name="precision")
     if precision not in PRECISIONS:
-        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+        raise ParameterError(f"must be one of {', '.join(PRECISIONS)}, got {precision!r}.", name="precision")
     if device.type == "cuda":
         native = torch.cuda.get_device_capability(device)[0] >= 8
     else:
         native = device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     if precision == "bf16" and not native:
-        raise ParameterError(f"This {device.type} has no fast bfloat16; use precision='fp32' (or 'auto').")
+        raise ParameterError(f"cannot be bf16 here: this {device.type} has no fast bfloat16. Use fp32 (or auto).",
+                             name="precision")
     return torch.bfloat16 if precision != "fp32" and native else None
 
 

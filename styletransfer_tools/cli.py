@@ -1,9 +1,9 @@
 """The `styletransfer` command (also ``python styletransfer_utils.py`` and ``make run``).
 
 Its flags are built from the fields of `styletransfer_utils.Settings`, so a
-flag's name, default, choices and help cannot drift from the library's. The
-library raises errors in Python's terms (``style_weight``, ``weights="random"``);
-`main` translates them into flags and exit codes.
+flag's name, default, choices and help cannot drift from the library's. An
+error about one setting carries the setting's name (`StyleTransferError.name`);
+`fail` puts the flag in its place, and maps the error's kind to an exit code.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -85,21 +84,24 @@ def parse_numbers(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"bad list of numbers {text!r}: write it as 0.7,0.3") from None
 
 
-def in_flags(message: str) -> str:
-    """A library message in the command line's terms: ``weights="random"`` -> ``--weights random``,
-    ``style_weight must be`` -> ``--style-weight must be``."""
-    alone = r"(?<![\w/.\\-])"  # not inside a word, a flag or a path: a user's file may be called size=2.png
-    for name in SETTINGS:
-        message = re.sub(rf"{alone}{name}=(['\"]?)([^'\"\s,;)]+)\1", lambda m, name=name: f"{flag(name)} {m[2]}",
-                         message)
-        message = re.sub(rf"{alone}{name}(?= must be|\[)", flag(name), message)
-        if "_" in name:
-            message = re.sub(rf"{alone}{name}(?![\w/.\\-])", flag(name), message)
-    return message
+FLAGS = {name: flag(name) for name in SETTINGS} | {"masks": "--mask", "resume": "--resume"}
+WEIGHTS_HINT = ("On the command line: --weights PATH (or the variable above), or --weights random for a quick "
+                "test; `styletransfer features-only SOURCE DEST` writes the 80 MB features-only copy.")
+
+
+def in_flags(error: StyleTransferError) -> str:
+    """The error's message with the flag in place of the setting it is about (``error.name``):
+    ``style_weight must be ...`` -> ``--style-weight must be ...``; a layer's weight keeps its layer
+    (``style_layer_weights['relu1_1']`` -> ``--style-layer-weights['relu1_1']``)."""
+    setting, bracket, rest = (error.name or "").partition("[")
+    if setting not in FLAGS:
+        return str(error)
+    return f"{FLAGS[setting]}{bracket}{rest} {error.detail}"
 
 
 def fail(error: StyleTransferError) -> int:
-    print(f"error: {in_flags(str(error))}", file=sys.stderr)
+    hint = f"\n{WEIGHTS_HINT}" if isinstance(error, WeightsError) else ""
+    print(f"error: {in_flags(error)}{hint}", file=sys.stderr)
     return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), EXIT_UNEXPECTED)
 
 
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         kind = {"style_layer_weights": parse_layer_weights, "style_blend": parse_numbers}.get(field.name, meta["kind"])
         # no argparse choices: `Settings` checks them, with its own explanations (fp16, for one)
         choices = meta["choices"] if meta["choices"] and len(meta["choices"]) <= 5 else None
-        help_text = in_flags(meta["help"]) + (f" ({meta['unit']})" if meta["unit"] else "")
+        help_text = meta["help"] + (f" ({meta['unit']})" if meta["unit"] else "")
         if field.name == "style_layer_weights":
             help_text += f"; write it as {'=1,'.join(STYLE_LAYERS)}=1"
         if field.name == "style_blend":
@@ -195,7 +197,7 @@ def read_state(path: str) -> dict:
         if not {"image", "optimizer", "state"} <= set(state):
             raise KeyError("image, optimizer, state")
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
-        raise ParameterError(f"resume={path!r} is not a state written by --save-state ({error}).") from None
+        raise ParameterError(f"{path} is not a state written by --save-state ({error}).", name="resume") from None
     return state
 
 
@@ -205,10 +207,10 @@ def read_record(path: str) -> dict:
         record = json.loads(Path(path).read_text())
         settings = record["settings"]
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ParameterError(f"from_record={path!r} is not a readable run record ({error}).") from None
+        raise ParameterError(f"--from-record {path} is not a readable run record ({error}).") from None
     if settings.get("init") not in (None, "content", "noise") and not Path(str(settings["init"])).exists():
         raise ParameterError(f"The record's run started from an image that is not a file here "
-                             f"({settings['init']}); give init=PATH.")
+                             f"({settings['init']}); give --init PATH.")
     return record
 
 
@@ -276,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.stopped is None:
         print(f"Wrote {output} ({result.steps_run} steps, {result.seconds:.1f} s, best loss {result.best_loss:.4g})")
         return EXIT_OK
-    print(f"Stopped early: {in_flags(result.stopped)}", file=sys.stderr)
+    print(f"Stopped early: {result.stopped}", file=sys.stderr)
     if result.best_size < result.size:
         print(f"The run stopped during a coarse scale: the saved picture was computed at {result.best_size} px "
               f"and enlarged to {result.size} px, so it looks soft.", file=sys.stderr)

@@ -169,7 +169,7 @@ def test_out_of_memory_gives_advice(model, content_image, style_image, monkeypat
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(st.StyleTransferLoss, "__call__", no_memory)
-    with pytest.raises(st.DeviceError, match=r"smaller size \(for example size=16\)"):
+    with pytest.raises(st.DeviceError, match=r"size 32 ran out of CPU memory. Try a smaller size, for example 16"):
         st.stylize(content_image, style_image, size=32, steps=2, model=model)
 
 

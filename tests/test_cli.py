@@ -1,4 +1,4 @@
-"""Section 8: the command line, end to end on tiny images with a random checkpoint."""
+"""The command line (styletransfer_tools/cli.py), end to end on tiny images with a random checkpoint."""
 
 from __future__ import annotations
 

@@ -270,7 +270,7 @@ def test_masks_are_checked(model, content_image, style_image, pair_paths, tmp_pa
                    style_blend=(1, 2))
     refused = cli("--content", pair_paths[0], "--style", pair_paths[1], "--mask", pair_paths[0], pair_paths[0],
                   "--weights", "random")
-    assert refused.returncode == 2 and "masks has 2 mask(s) for 1 style image(s)" in refused.stderr
+    assert refused.returncode == 2 and "--mask has 2 mask(s) for 1 style image(s)" in refused.stderr
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Sections 4 and 5: features, Gram matrices and the three losses."""
+"""Sections 3 and 4 of the module: features, Gram matrices and the three losses."""
 
 from __future__ import annotations
 

@@ -263,7 +263,7 @@ def test_imagenet_offline_fails_fast_with_advice(monkeypatch, hub_dir, no_weight
     message = str(raised.value)
     assert "Could not download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in message
     assert st.WEIGHTS_ENV in message
-    assert 'weights="random"' in message
+    assert 'set the weights to "random"' in message
     assert str(hub_dir / "checkpoints") in message
     assert cache_files(hub_dir) == []
 
@@ -295,7 +295,7 @@ def test_missing_path_explains_what_to_do(tmp_path):
         st.load_vgg19(missing, device="cpu")
     message = str(raised.value)
     assert str(missing) in message
-    assert 'weights="random"' in message and st.WEIGHTS_ENV in message
+    assert 'set the weights to "random"' in message and st.WEIGHTS_ENV in message
 
 
 def test_directory_is_not_a_weights_file(tmp_path):
