@@ -1287,7 +1287,6 @@ def stylize(
     model: nn.Module | None = None,
     callback: Callback | None = None,
     stop: StopFlag | None = None,
-    on_objective: Callable[[StyleTransferLoss], Any] | None = None,
     resume: StyleTransferResult | dict | None = None,
     masks: Sequence[ImageSource] | None = None,
     **changes: Any,
@@ -1298,10 +1297,10 @@ def stylize(
     or each painted where its mask is white (``masks``, notebook 07). Settings: ``settings`` (default
     `Settings()`) with keyword changes, ``stylize(photo, painting, style_weight=10)``. ``model``: from
     `load_vgg19`, else loaded from ``settings.weights``. ``callback``, ``stop``: as in `optimize`;
-    Ctrl-C, ``stop`` and a diverging loss keep the best image so far. ``on_objective(objective)``: at
-    each scale, for the studio's sliders. ``resume``: a result (or its ``resume_state``) to go on from
-    for ``steps`` more steps. The steps are the functions above, in order; a run repeats exactly on the
-    same machine, device and precision.
+    Ctrl-C, ``stop`` and a diverging loss keep the best image so far. ``resume``: a result (or its
+    ``resume_state``) to go on from for ``steps`` more steps. The steps are the functions above, in order
+    (the studio calls them itself, to keep each scale's objective); a run repeats exactly on the same
+    machine, device and precision.
     """
     settings = (settings or Settings()).replace(**changes)
     started, device = time.perf_counter(), run_device(model, settings)
@@ -1316,8 +1315,6 @@ def stylize(
     try:
         for size, steps in schedule:
             objective = scale_objective(model, images, settings, size, autocast_dtype)
-            if on_objective is not None:
-                on_objective(objective)
             image = starting_image(image, objective, settings)
             run = run_scale(objective, image, settings, steps, history, callback=callback, stop=stop,
                             optimizer_state=optimizer_state)

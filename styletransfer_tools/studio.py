@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 from torch import Tensor, nn
 
@@ -45,10 +46,20 @@ from styletransfer_utils import (
     StyleTransferLoss,
     StyleTransferResult,
     as_image,
+    build_result,
     check_style_layer_weights,
-    stylize,
+    choose_precision,
+    out_of_memory,
+    plan_scales,
+    prepare_images,
+    resume_from,
+    run_device,
+    run_scale,
+    scale_objective,
+    starting_image,
     tensor_to_image,
     to_rgb,
+    with_pooling,
 )
 
 MODEL_SETTINGS = ("weights", "device")  # fixed by the network the studio is given (shown in its heading)
@@ -286,10 +297,32 @@ class Studio:
         if objective is not None and self.thread is not None and self.thread.is_alive():
             self.changes += self._apply_weights(objective)
 
-    def _new_objective(self, objective: StyleTransferLoss) -> None:
-        """Each scale of a run makes a new objective from the settings it started with: give it today's weights."""
-        self.objective = objective
-        self._apply_weights(objective)
+    def _stylize(self, content: Image.Image, style: Image.Image, settings: Settings,
+                 resume: StyleTransferResult | None) -> StyleTransferResult:
+        """`stylize`, called step by step (its named steps) so that the studio holds each scale's objective:
+        the sliders change its weights. Each scale's objective is made from the settings the run started
+        with, so it is given the sliders' weights of the moment first."""
+        started, device = time.perf_counter(), run_device(self.model, settings)
+        autocast_dtype = choose_precision(settings.precision, device)
+        images = prepare_images(content, style, settings)
+        schedule, image, state = plan_scales(images, settings), None, None
+        if resume is not None:
+            schedule, image, state = resume_from(resume, images, settings, device)
+        model, history, runs = with_pooling(self.model, settings.pooling), LossHistory(), []
+        try:
+            for size, steps in schedule:
+                if runs and runs[-1][1].stopped is not None:
+                    break
+                self.objective = scale_objective(model, images, settings, size, autocast_dtype)
+                self._apply_weights(self.objective)
+                image = starting_image(image, self.objective, settings)
+                runs.append((size, run_scale(self.objective, image, settings, steps, history, callback=self._step,
+                                             stop=self._stop, optimizer_state=state if not runs else None)))
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+            if out_of_memory(error, settings, device) is None:
+                raise
+            raise out_of_memory(error, settings, device) from None
+        return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
     # ------------------------------------------------------------------ runs
 
@@ -351,8 +384,7 @@ class Studio:
     def _run(self, content: Image.Image, style: Image.Image, settings: Settings,
              resume: StyleTransferResult | None) -> None:
         try:
-            self.result = stylize(content, style, settings, model=self.model, callback=self._step, stop=self._stop,
-                                  on_objective=self._new_objective, resume=resume)
+            self.result = self._stylize(content, style, settings, resume)
             self._show_picture(self.result.best_image)
             self._draw_plot()
             stopped = self.result.stopped

@@ -145,13 +145,11 @@ def test_several_styles_blend_their_gram_matrices(model, content_image, style_im
 
 
 def test_style_scale_resizes_the_style_image(model, content_image, style_image):
-    seen = []
-    run = st.stylize(content_image, style_image, model=model, size=64, steps=2, scales=1, style_scale=0.5,
-                     precision="fp32", on_objective=seen.append)
+    settings = st.Settings(size=64, steps=2, scales=1, style_scale=0.5, precision="fp32")
+    objective = st.scale_objective(model, st.prepare_images(content_image, style_image, settings), settings, 64)
     half = st.image_to_tensor(st.resize_longer_side(style_image, 32))
     expected = st.StyleTransferLoss(model, st.image_to_tensor(st.resize_longer_side(content_image, 64)), half)
-    assert torch.allclose(seen[0].style_targets["relu1_1"], expected.style_targets["relu1_1"], rtol=1e-5, atol=1e-8)
-    assert run.settings.style_scale == 0.5
+    assert torch.allclose(objective.style_targets["relu1_1"], expected.style_targets["relu1_1"], rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.slow

@@ -16,14 +16,15 @@ def grid_and_objectives(model):
     """A tiny grid, and the style layers of the objective each of its runs optimised (in call order)."""
     seen: list[tuple[float, list[str]]] = []
 
-    def watched_stylize(*args, **kwargs):
-        def keep(objective):
-            seen.append((objective.style_weight, list(objective.style_scales)))
+    made_by = st.scale_objective
 
-        return st.stylize(*args, on_objective=keep, **kwargs)
+    def watched(*args, **kwargs):  # stylize's step that makes each scale's objective, watched
+        objective = made_by(*args, **kwargs)
+        seen.append((objective.style_weight, list(objective.style_scales)))
+        return objective
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(notebook, "stylize", watched_stylize)
+        patch.setattr(st, "scale_objective", watched)
         grid = notebook.figure3_grid(gradient_image(64, 48), stripes_image(40, 56), BETAS, model=model, size=48,
                                      steps=1, progress=False)
     return grid, seen
