@@ -21,7 +21,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from styletransfer_tools.checkpoints import save_features_checkpoint, weights_fingerprint
-from styletransfer_tools.files import save_image, save_record, write_atomically
+from styletransfer_tools.files import check_destination, save_image, save_record, write_atomically
 from styletransfer_tools.snapshots import Snapshots
 from styletransfer_utils import (
     DEFAULT_CONTENT,
@@ -84,7 +84,8 @@ def parse_numbers(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"bad list of numbers {text!r}: write it as 0.7,0.3") from None
 
 
-FLAGS = {name: flag(name) for name in SETTINGS} | {"masks": "--mask", "resume": "--resume"}
+DESTINATIONS = ("output", "timelapse", "save_state", "record")  # the files a run writes
+FLAGS = {name: flag(name) for name in (*SETTINGS, *DESTINATIONS, "resume")} | {"masks": "--mask"}
 WEIGHTS_HINT = ("On the command line: --weights PATH (or the variable above), or --weights random for a quick "
                 "test; `styletransfer features-only SOURCE DEST` writes the 80 MB features-only copy.")
 
@@ -241,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         masks = args.mask and [as_image(one, "mask") for one in args.mask]
         check_masks(masks, len(style), settings.style_blend)
         resume = read_state(args.resume) if args.resume else None
+        for name in DESTINATIONS:  # before any work, so that no result is lost to a wrong path
+            if getattr(args, name):
+                check_destination(getattr(args, name), name, image=name == "output")
         every = args.save_every or (max(1, settings.steps // 40) if args.timelapse else None)
         folder = Path(args.output).parent
         snapshots = Snapshots(every, folder if args.save_every else None) if every else None

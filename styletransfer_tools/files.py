@@ -49,19 +49,36 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Any], None]) -> P
     return path
 
 
+def check_destination(path: str | os.PathLike, name: str | None = None, *, image: bool = False) -> Path:
+    """``path`` as a `Path`, if a file can be written there; else an `OutputError` that says why (a
+    missing folder, a "folder" that is a file, a folder that is not writable, a path that is a folder, an
+    image name without a known extension). Called before a run as well as before each write, so that
+    no computed result is lost to a path that was wrong from the start. ``name``: the setting the path
+    came from (the command line shows its flag)."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        problem = f"it is a folder; give a file name such as {path / 'stylized.png'}"
+    elif image and path.suffix.lower() not in Image.registered_extensions():
+        problem = f"the image format cannot be told from {path.name!r}: end the name with .png or .jpg"
+    elif folder.exists() and not folder.is_dir():
+        problem = f"{folder} is a file, not a folder"
+    elif not folder.exists():
+        problem = f"the folder {folder} does not exist. Create it first, or choose another path"
+    elif not os.access(folder, os.W_OK):
+        problem = f"the folder {folder} is not writable. Choose another path"
+    else:
+        return path
+    raise OutputError(f"cannot be written to {path}: {problem}.", name=name or "the result")
+
+
 def save_image(image: Image.Image | Tensor, path: str | os.PathLike) -> Path:
     """Write an image (format from the extension) whole or not at all (see `write_atomically`)."""
     if isinstance(image, Tensor):
         image = tensor_to_image(image)
-    path = Path(path)
-    formats = Image.registered_extensions()
-    if path.suffix.lower() not in formats:
-        raise OutputError(f"Cannot tell the image format from {path.name!r}: end the file name with .png or .jpg.")
-    if not path.parent.is_dir():
-        raise OutputError(f"The folder {path.parent} does not exist. Create it first or choose another path.")
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder. Give a file name such as {path / 'stylized.png'}.")
-    return write_atomically(path, lambda stream: image.save(stream, format=formats[path.suffix.lower()]))
+    path = check_destination(path, image=True)
+    kind = Image.registered_extensions()[path.suffix.lower()]
+    return write_atomically(path, lambda stream: image.save(stream, format=kind))
 
 
 def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
@@ -70,8 +87,7 @@ def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     kind = path.suffix.lower().removeprefix(".")
     if kind not in figure.canvas.get_supported_filetypes():
         raise OutputError(f"Cannot tell the format from {path.name!r}: end the file name with .png, .svg or .pdf.")
-    if not path.parent.is_dir():
-        raise OutputError(f"The folder {path.parent} does not exist. Create it first or choose another path.")
+    check_destination(path)
     return write_atomically(path, lambda stream: figure.savefig(stream, format=kind, dpi=dpi, facecolor="white"))
 
 

@@ -26,9 +26,11 @@ from styletransfer_utils import (
     ImageSource,
     Losses,
     LossHistory,
+    ParameterError,
     Settings,
     StyleTransferResult,
     as_image,
+    check_number,
     stylize,
     tensor_to_image,
     vgg19_skeleton,
@@ -48,9 +50,23 @@ def notebook_settings(**defaults: Any) -> Any:
 
     values = {}
     for name, default in defaults.items():
-        raw = os.environ.get(f"STYLETRANSFER_{name.upper()}")
-        values[name] = default if raw is None else type(default)(raw)
+        variable = f"STYLETRANSFER_{name.upper()}"
+        raw = os.environ.get(variable)
+        values[name] = default if raw is None else environment_number(variable, raw, type(default))
     return SimpleNamespace(**values)
+
+
+def environment_number(variable: str, raw: str, kind: type) -> int | float:
+    """The value of ``variable`` as a whole number (``kind`` int) or a number, at least 1 (a size, a step
+    count), or a `ParameterError` that names the variable and what it may be."""
+    allowed = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ParameterError(f"must be {allowed} of at least 1, got {raw!r}. Unset it, or give for example "
+                             f"{variable}=64.", name=variable) from None
+    check_number(variable, value, integer=kind is int, at_least=1)
+    return value
 
 
 def _new_figure(width: float, height: float):

@@ -174,11 +174,11 @@ def test_out_of_memory_gives_advice(model, content_image, style_image, monkeypat
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path, content_image):
-    with pytest.raises(st.OutputError, match="Could not write|does not exist"):
+    with pytest.raises(st.OutputError, match="Could not write|is not writable"):
         files.save_image(content_image, Path("/proc/stylized.png"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(st.OutputError, match="does not exist"):
+    with pytest.raises(st.OutputError, match="file is a file, not a folder"):
         files.save_image(content_image, blocker / "out.png")
 
 
@@ -299,3 +299,62 @@ def test_unreadable_image_says_permission(tmp_path, monkeypatch, content_image):
     monkeypatch.setattr(Image, "open", refuse)
     with pytest.raises(st.ImageError, match="permission denied"):
         st.load_image(path)
+
+
+@pytest.mark.parametrize(
+    ("flag", "target", "says"),
+    [("--output", "nodir/out.png", "the folder {tmp}/nodir does not exist"),
+     ("--output", "afile/out.png", "{tmp}/afile is a file, not a folder"),
+     ("--output", "out.txt", "the image format cannot be told from 'out.txt'"),
+     ("--output", "adir", "it is a folder"),
+     ("--record", "nodir/run.json", "the folder {tmp}/nodir does not exist"),
+     ("--save-state", "afile/state.pt", "{tmp}/afile is a file, not a folder"),
+     ("--timelapse", "nodir/run.gif", "the folder {tmp}/nodir does not exist")],
+)
+def test_every_destination_is_checked_before_any_work(flag, target, says, tmp_path, capsys, monkeypatch):
+    """A path the run could not write is refused at once, naming the flag, before the weights load: no
+    computed result is lost to it."""
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "adir").mkdir()
+    monkeypatch.setattr(cli, "load_vgg19", lambda *a, **k: pytest.fail("the weights were loaded"))
+    pictures = [files.save_image(gradient_image(40, 30), tmp_path / name) for name in ("c.png", "s.png")]
+    arguments = ["--content", str(pictures[0]), "--style", str(pictures[1]), "--quiet", "--weights", "random"]
+    if flag != "--output":
+        arguments += ["--output", str(tmp_path / "fine.png")]
+    assert cli.main([*arguments, flag, str(tmp_path / target)]) == cli.EXIT_OUTPUT
+    error = capsys.readouterr().err
+    assert f"error: {flag} cannot be written to {tmp_path / target}: " in error
+    assert says.format(tmp=tmp_path) in error
+    assert not (tmp_path / "fine.png").exists()
+
+
+def test_a_read_only_folder_is_refused_before_the_run(tmp_path, capsys):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user can write anywhere (root): a read-only folder cannot be made")
+        with pytest.raises(st.OutputError, match="is not writable"):
+            files.check_destination(folder / "out.png", "output", image=True)
+    finally:
+        folder.chmod(0o700)
+
+
+@pytest.mark.parametrize("raw", ["abc", "", "1e9", "64.0", "0", "-5"])
+def test_the_notebooks_variables_are_checked_naming_the_variable(raw, monkeypatch):
+    """The one reader of the environment refuses what it cannot use, naming the variable and its range."""
+    from styletransfer_tools import notebook
+
+    monkeypatch.setenv("STYLETRANSFER_SIZE", raw)
+    with pytest.raises(st.ParameterError, match=r"^STYLETRANSFER_SIZE must be .*at least 1") as raised:
+        notebook.notebook_settings(size=256)
+    assert raised.value.name == "STYLETRANSFER_SIZE"
+
+
+def test_the_notebooks_variables_are_read(monkeypatch):
+    from styletransfer_tools import notebook
+
+    monkeypatch.setenv("STYLETRANSFER_SIZE", " 64 ")
+    monkeypatch.delenv("STYLETRANSFER_STEPS", raising=False)
+    assert vars(notebook.notebook_settings(size=256, steps=80)) == {"size": 64, "steps": 80}
