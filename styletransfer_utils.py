@@ -35,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -558,9 +559,10 @@ def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
                              name="style_blend")
     for weight in blend:
         check_number("style_blend", weight)
-    if not sum(blend):
+    if not max(blend, default=0):
         raise ParameterError("weights are all zero: give at least one style image a weight.", name="style_blend")
-    return [weight / sum(blend) for weight in blend]
+    shares = [weight / max(blend) for weight in blend]  # each at most 1: their sum cannot overflow
+    return [share / sum(shares) for share in shares]
 
 
 def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequence[float] | None) -> None:
@@ -1073,7 +1075,7 @@ def scale_schedule(shape: tuple[int, int], steps: int, scales: int | None = None
             f"shorter side, but the layers used need at least {min_side}. Use a larger size, fewer scales, "
             "or a less elongated image."
         )
-    shares = [COARSE_STEP_RATIO**k for k in reversed(range(len(sizes)))]
+    shares = [Fraction(COARSE_STEP_RATIO) ** k for k in reversed(range(len(sizes)))]  # exact, for any steps
     counts = [max(1, int(steps * share / sum(shares))) for share in shares]
     while sum(counts) > steps:
         counts[counts.index(max(counts))] -= 1
@@ -1173,6 +1175,8 @@ def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSour
     photo = as_image(content, "content")
     one_style = isinstance(style, (str, os.PathLike, Image.Image))
     styles = [as_image(one, "style") for one in ([style] if one_style else style)]
+    if not styles:
+        raise ParameterError("is an empty list: give at least one style image.", name="style")
     blend_weights(s.style_blend, len(styles))
     masks = None if masks is None else [as_image(one, "mask").convert("L") for one in masks]
     check_masks(masks, len(styles), s.style_blend)
@@ -1188,6 +1192,25 @@ def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSour
     return RunImages(photo, seen, styles, masks)
 
 
+def check_style_scale(images: RunImages, settings: Settings, coarsest: int, needed: int) -> None:
+    """``style_scale`` must leave every style image large enough for the layers at the coarsest scale, and
+    no larger than the pixels this project decodes (`MAX_IMAGE_PIXELS`) at full size."""
+    for style in images.styles:
+        ratio = max(style.size) / min(style.size)
+        smallest = shorter_side(style.size, max(1, round(coarsest * settings.style_scale)))
+        if smallest < needed:
+            raise ParameterError(
+                f"is too small: at the coarsest scale ({coarsest} px) the style image would be {smallest} px on "
+                f"its shorter side, and the layers used need {needed}. Use at least {needed * ratio / coarsest:.3g}.",
+                name="style_scale")
+        side = round(settings.size * settings.style_scale)
+        if side * shorter_side(style.size, side) > MAX_IMAGE_PIXELS:
+            raise ParameterError(
+                f"is too large: at {settings.size} px the style image would be {side} px on its longer side, more "
+                f"than the {MAX_IMAGE_PIXELS:,} pixels this project works with. Use at most "
+                f"{math.sqrt(MAX_IMAGE_PIXELS * ratio) / settings.size:.3g}.", name="style_scale")
+
+
 def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
     """Step 2: the coarse-to-fine schedule [(longer side, steps), ...] (`scale_schedule`), its coarsest
     scale still large enough for the deepest layer in use, on the most elongated of the images."""
@@ -1196,8 +1219,10 @@ def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
     used = [s.content_layer] * bool(s.content_weight) + [n for n, w in layer_weights.items() if w and s.style_weight]
     shapes = [images.content.size, *(one.size for one in images.styles)]
     elongated = min(shapes, key=lambda shape: min(shape) / max(shape))
-    return scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales,
-                          min_image_side(used or ["conv1_1"]))
+    needed = min_image_side(used or ["conv1_1"])
+    schedule = scale_schedule((s.size, shorter_side(elongated, s.size)), s.steps, s.scales, needed)
+    check_style_scale(images, settings, schedule[0][0], needed)
+    return schedule
 
 
 def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings: Settings,

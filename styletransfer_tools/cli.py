@@ -90,6 +90,20 @@ WEIGHTS_HINT = ("On the command line: --weights PATH (or the variable above), or
                 "test; `styletransfer features-only SOURCE DEST` writes the 80 MB features-only copy.")
 
 
+def joined_negatives(argv: Sequence[str]) -> list[str]:
+    """``--style-blend -1,2`` as ``--style-blend=-1,2``: argparse would take a value that starts with "-"
+    (other than a plain -1 or -0.5) for an option, and refuse with "expected one argument". Joined, a
+    negative number reaches the setting's own check, whose message says what is allowed."""
+    numeric = {flag(f.name) for f in dataclasses.fields(Settings) if f.metadata["kind"] in (int, float, tuple)}
+    joined: list[str] = []
+    for item in argv:
+        if joined and joined[-1] in numeric | {"--save-every"} and item[:1] == "-" and item[1:2] in set("0123456789."):
+            joined[-1] = f"{joined[-1]}={item}"
+        else:
+            joined.append(item)
+    return joined
+
+
 def in_flags(error: StyleTransferError) -> str:
     """The error's message with the flag in place of the setting it is about (``error.name``):
     ``style_weight must be ...`` -> ``--style-weight must be ...``; a layer's weight keeps its layer
@@ -217,7 +231,7 @@ def read_record(path: str) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (see ``--help``)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = joined_negatives(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["features-only"]:
         return features_only_main(argv[1:])
     parser = build_parser()

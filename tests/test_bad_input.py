@@ -358,3 +358,38 @@ def test_the_notebooks_variables_are_read(monkeypatch):
     monkeypatch.setenv("STYLETRANSFER_SIZE", " 64 ")
     monkeypatch.delenv("STYLETRANSFER_STEPS", raising=False)
     assert vars(notebook.notebook_settings(size=256, steps=80)) == {"size": 64, "steps": 80}
+
+
+def test_a_huge_step_count_is_planned_at_once_and_exactly():
+    """Schedule arithmetic in exact fractions: 10**30 steps no longer overshoot and count down one by one."""
+    schedule = st.scale_schedule((384, 256), 10**30)
+    assert sum(steps for _, steps in schedule) == 10**30 and [size for size, _ in schedule] == [96, 192, 384]
+
+
+def test_blend_weights_do_not_overflow():
+    assert st.blend_weights([1e308, 1e308], 2) == [0.5, 0.5]
+    assert st.blend_weights([3.0, 1.0], 2) == [0.75, 0.25]
+
+
+def test_an_empty_style_list_is_named_as_such(model, content_image):
+    with pytest.raises(st.ParameterError, match="style is an empty list"):
+        st.stylize(content_image, [], model=model, size=32, steps=1)
+
+
+@pytest.mark.parametrize(("scale", "says"), [(1000.0, r"style_scale is too large: .* Use at most [0-9.]+\."),
+                                             (0.001, r"style_scale is too small: .* Use at least 0\.[0-9]+\.")])
+def test_style_scale_is_bounded_before_any_work(scale, says, model, content_image, style_image, monkeypatch):
+    """Too large would decode a style image beyond the pixel limit (it grew to 23 GB); too small left no
+    pixels for the layers. Both are refused, naming the setting and the bound, before any objective."""
+    monkeypatch.setattr(st, "StyleTransferLoss", lambda *a, **k: pytest.fail("an objective was made"))
+    with pytest.raises(st.ParameterError, match=says):
+        st.stylize(content_image, style_image, model=model, size=2048, steps=1, style_scale=scale)
+
+
+@pytest.mark.parametrize(("arguments", "says"),
+                         [(["--style-blend", "-1,2"], "--style-blend must be at least 0, got -1.0"),
+                          (["--style-weight", "-1e5"], "--style-weight must be at least 0")])
+def test_negative_numbers_reach_the_settings_own_check(arguments, says, capsys):
+    """argparse would refuse '-1,2' as an unknown option ("expected one argument")."""
+    assert cli.main([*arguments, "--weights", "random", "--quiet"]) == cli.EXIT_USAGE
+    assert f"error: {says}" in capsys.readouterr().err
