@@ -123,8 +123,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_IMAGE_PIXELS = 50_000_000
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode as 8-bit RGB (VGG19 saw RGB photos); transparency is flattened onto white."""
+def to_rgb(image: Image.Image, background: str = "white") -> Image.Image:
+    """Any Pillow mode as 8-bit RGB (VGG19 saw RGB photos); transparency is flattened onto ``background``
+    (white for pictures; black for masks, so that a transparent part of a mask means "no style here")."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # Pillow's own conversion clips 16-bit values at 255 (a white image): scale the range down instead.
         values = np.asarray(image, dtype=np.float64)
@@ -134,7 +135,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
     return image.convert("RGB")
 
 
@@ -154,7 +155,7 @@ def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     return v2.functional.resize(image, [new_size[1], new_size[0]], interpolation=InterpolationMode.LANCZOS)
 
 
-def load_image(path: str | os.PathLike, max_size: int | None = None) -> Image.Image:
+def load_image(path: str | os.PathLike, max_size: int | None = None, background: str = "white") -> Image.Image:
     """Open an image file as an upright RGB picture, optionally shrunk so its longer side is ``max_size``.
 
     Phone photos store "which way is up" in their EXIF data rather than in the
@@ -182,7 +183,7 @@ def load_image(path: str | os.PathLike, max_size: int | None = None) -> Image.Im
                 )
             upright = ImageOps.exif_transpose(opened)  # decodes the pixels
             upright.load()
-            image = to_rgb(upright)
+            image = to_rgb(upright, background)
     except Image.DecompressionBombError as error:
         raise ImageError(f"{path} is refused: {error} Shrink it first.") from None
     except UnidentifiedImageError:
@@ -1124,12 +1125,13 @@ def match_colors(image: Image.Image, target: Image.Image, luminance_only: bool =
     return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8).reshape(image.height, image.width, 3))
 
 
-def as_image(source: ImageSource, role: str) -> Image.Image:
-    """A path or a PIL image (content, style or init), as an RGB PIL image."""
+def as_image(source: ImageSource, role: str, background: str = "white") -> Image.Image:
+    """A path or a PIL image (content, style, mask or init), as an RGB PIL image (transparency flattened
+    onto ``background``)."""
     if isinstance(source, Image.Image):
-        return to_rgb(source)
+        return to_rgb(source, background)
     if isinstance(source, (str, os.PathLike)):
-        return load_image(source)
+        return load_image(source, background=background)
     raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")
 
 
@@ -1178,8 +1180,14 @@ def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSour
     if not styles:
         raise ParameterError("is an empty list: give at least one style image.", name="style")
     blend_weights(s.style_blend, len(styles))
-    masks = None if masks is None else [as_image(one, "mask").convert("L") for one in masks]
+    if isinstance(masks, (str, os.PathLike, Image.Image)):
+        raise ParameterError("must be a list of images, one per style image, not one image.", name="masks")
+    masks = None if masks is None else [as_image(one, "mask", background="black").convert("L") for one in masks]
     check_masks(masks, len(styles), s.style_blend)
+    for number, mask in enumerate(masks or [], start=1):
+        if mask.getextrema()[1] == 0:
+            warnings.warn(f"Mask {number} is black everywhere, so style {number} applies nowhere. White (or "
+                          "opaque white) is where a style goes.", stacklevel=3)
     for role, picture in (("content", photo), *(("style", one) for one in styles)):
         if max(picture.size) < s.size:
             warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "

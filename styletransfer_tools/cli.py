@@ -216,16 +216,33 @@ def read_state(path: str) -> dict:
     return state
 
 
+RECORD_KEYS = {"settings": dict, "content": str, "style": (str, list), "masks": list}  # what a run needs
+
+
 def read_record(path: str) -> dict:
-    """A run record written by --record (or the studio's Save), checked enough to run it again."""
+    """A run record written by --record (or the studio's Save), checked like any input: each key the run
+    uses must have the right type, and each message names the key. A byte-order mark (Notepad) is fine."""
     try:
-        record = json.loads(Path(path).read_text())
-        settings = record["settings"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        record = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError) as error:
         raise ParameterError(f"--from-record {path} is not a readable run record ({error}).") from None
-    if settings.get("init") not in (None, "content", "noise") and not Path(str(settings["init"])).exists():
+    if not isinstance(record, dict) or "settings" not in record:
+        raise ParameterError(f"--from-record {path} is not a run record: it has no \"settings\".")
+    for key, kind in RECORD_KEYS.items():
+        value = record.get(key)
+        if value is None and key != "settings":
+            continue  # content, style and masks may be left out (the defaults, no masks)
+        paths = value if isinstance(value, list) else [value]
+        if not isinstance(value, kind) or (key != "settings" and not all(isinstance(one, str) for one in paths)):
+            wanted = {"settings": "an object of settings", "masks": "a list of paths"}.get(key, "a path or a list")
+            raise ParameterError(f"--from-record {path}: \"{key}\" must be {wanted}, got {value!r:.80}.")
+    unknown = set(record["settings"]) - set(SETTINGS)
+    if unknown:
+        raise ParameterError(f"--from-record {path}: unknown setting(s) {sorted(unknown)} in \"settings\".")
+    init = record["settings"].get("init")
+    if init not in (None, "content", "noise") and not Path(str(init)).exists():
         raise ParameterError(f"The record's run started from an image that is not a file here "
-                             f"({settings['init']}); give --init PATH.")
+                             f"({init}); give --init PATH.")
     return record
 
 
@@ -253,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choose_precision(settings.precision, device)
         styles = [args.style] if isinstance(args.style, str) else args.style  # a record may hold one path
         content, style = as_image(args.content, "content"), [as_image(one, "style") for one in styles]
-        masks = args.mask and [as_image(one, "mask") for one in args.mask]
+        masks = args.mask and [as_image(one, "mask", background="black") for one in args.mask]
         check_masks(masks, len(style), settings.style_blend)
         resume = read_state(args.resume) if args.resume else None
         for name in DESTINATIONS:  # before any work, so that no result is lost to a wrong path

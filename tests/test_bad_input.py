@@ -393,3 +393,49 @@ def test_negative_numbers_reach_the_settings_own_check(arguments, says, capsys):
     """argparse would refuse '-1,2' as an unknown option ("expected one argument")."""
     assert cli.main([*arguments, "--weights", "random", "--quiet"]) == cli.EXIT_USAGE
     assert f"error: {says}" in capsys.readouterr().err
+
+
+def test_a_transparent_mask_means_no_style_there(model, content_image, style_image):
+    """A mask drawn on a transparent layer: transparent counts as black (no style), not as white."""
+    mask = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    mask.paste((255, 255, 255, 255), (0, 0, 20, 30))
+    grey = np.asarray(st.as_image(mask, "mask", background="black").convert("L"))
+    assert grey[:, :20].min() == 255 and grey[:, 20:].max() == 0
+    images = st.prepare_images(content_image, style_image, st.Settings(size=32), masks=[mask])
+    assert np.asarray(images.masks[0])[:, 20:].max() == 0
+
+
+def test_an_all_black_mask_warns_that_its_style_applies_nowhere(model, content_image, style_image):
+    black = Image.new("L", (40, 30), 0)
+    with pytest.warns(UserWarning, match="Mask 1 is black everywhere, so style 1 applies nowhere"):
+        st.stylize(content_image, style_image, model=model, size=32, steps=1, masks=[black])
+
+
+def test_masks_must_be_a_list(model, content_image, style_image):
+    with pytest.raises(st.ParameterError, match="masks must be a list of images"):
+        st.stylize(content_image, style_image, model=model, size=32, steps=1, masks="mask.png")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [('{"style": ["s.png"]}', 'is not a run record: it has no "settings"'),
+     ('{"settings": [1, 2]}', '"settings" must be an object of settings'),
+     ('{"settings": null}', '"settings" must be an object of settings'),
+     ('{"settings": {}, "style": 5}', '"style" must be a path or a list'),
+     ('{"settings": {}, "masks": "mask.png"}', '"masks" must be a list of paths'),
+     ('{"settings": {"sise": 3}}', "unknown setting(s) ['sise']"),
+     ("[" * 100_000 + "]" * 100_000, "is not a readable run record"),
+     ("[1, 2]", 'is not a run record')],
+)
+def test_a_damaged_record_is_refused_naming_the_key(text, says, tmp_path, capsys):
+    record = tmp_path / "run.json"
+    record.write_text(text)
+    assert cli.main(["--from-record", str(record), "--weights", "random", "--quiet"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert says in error and "Traceback" not in error
+
+
+def test_a_record_saved_with_a_byte_order_mark_is_read(tmp_path):
+    record = tmp_path / "run.json"
+    record.write_text('\ufeff{"settings": {"size": 48}}', encoding="utf-8")
+    assert cli.read_record(str(record))["settings"] == {"size": 48}

@@ -85,7 +85,7 @@ def test_a_run_from_its_record_gives_the_same_picture(pair_paths, checkpoint_pat
     broken = tmp_path / "broken.json"
     broken.write_text("{}")
     refused = cli("--from-record", str(broken))
-    assert refused.returncode == 2 and "is not a readable run record" in refused.stderr
+    assert refused.returncode == 2 and "is not a run record: it has no \"settings\"" in refused.stderr
 
 
 def test_the_fingerprint_names_the_weights_not_the_file(tmp_path, checkpoint_path):
