@@ -1233,6 +1233,28 @@ def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
     return schedule
 
 
+def check_resume_state(state: Any, images: RunImages) -> None:
+    """A resume state must be what a run left (`StyleTransferResult.resume_state`): a picture of shape
+    (1, 3, H, W) in [0, 1], the optimiser's name and its state, made from a photo of this shape. Another
+    size of the same photo is fine (the picture is enlarged); another photo's shape is refused."""
+    if not isinstance(state, Mapping) or not {"image", "optimizer", "state"} <= set(state):
+        raise ParameterError("is not a state a run left: it needs an image, an optimizer and a state.", name="resume")
+    image = state["image"]
+    if not (isinstance(image, Tensor) and image.is_floating_point() and image.dim() == 4 and image.shape[:2] == (1, 3)):
+        raise ParameterError(f"holds no picture (a float tensor of shape 1 x 3 x H x W): got {type(image).__name__} "
+                             f"{tuple(getattr(image, 'shape', ()))}.", name="resume")
+    if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise ParameterError("holds a picture with values outside [0, 1]: it is damaged.", name="resume")
+    if state["optimizer"] not in OPTIMIZERS or not isinstance(state["state"], Mapping | None):
+        raise ParameterError(f"names the optimizer {state['optimizer']!r} (one of {', '.join(OPTIMIZERS)} is "
+                             "needed) or holds a damaged optimiser state.", name="resume")
+    (height, width), (photo_width, photo_height) = image.shape[-2:], images.content.size
+    if abs(width * photo_height - height * photo_width) > max(width, height, photo_width, photo_height):
+        raise ParameterError(f"was made for a picture of {width} x {height} px, not of this photo's shape "
+                             f"({photo_width} x {photo_height} px): resume with the photo it was made from.",
+                             name="resume")
+
+
 def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings: Settings,
                 device: torch.device) -> tuple[list[tuple[int, int]], Tensor, dict | None]:
     """Step 2, resuming: one scale at full size, from the last image and optimiser state of an earlier run.
@@ -1240,8 +1262,14 @@ def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings:
     state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
     if state is None:  # a result that kept no state: an ordinary run
         return plan_scales(images, settings), None, None
+    check_resume_state(state, images)
     image = state["image"].to(device)
     fits = state["optimizer"] == settings.optimizer and tuple(image.shape[-2:]) == images.content.size[::-1]
+    if not fits and state["state"] is not None:
+        warnings.warn(f"The resumed run's optimiser state ({state['optimizer']}, {image.shape[-1]} x "
+                      f"{image.shape[-2]} px) does not fit this run ({settings.optimizer}, {images.content.width} x "
+                      f"{images.content.height} px): a fresh optimiser goes on from its picture, enlarged if need be.",
+                      stacklevel=3)
     return [(settings.size, settings.steps)], image, state["state"] if fits else None
 
 
@@ -1375,6 +1403,12 @@ def stylize(
 
 
 # Weights: download, cache and checks, so that a wrong or damaged file says what to do.
+def refused_code(label: str, instead: str) -> str:
+    """The message for a file that ``torch.load(..., weights_only=True)`` refused because it holds code."""
+    return (f"Refused to load {label}: it contains Python objects or code, not just tensors, and loading it "
+            f"could run that code. Use {instead} instead.")
+
+
 def _unreadable(label: str, error: BaseException, url: str = "") -> WeightsError:
     """One clear message for a checkpoint torch could not load (never torch's "retry with weights_only=False")."""
     text = str(error)
@@ -1387,10 +1421,7 @@ def _unreadable(label: str, error: BaseException, url: str = "") -> WeightsError
             "was probably cut short or the file is not the published one. Try again.\n" + how_to_get_weights()
         )
     if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in text:
-        return WeightsError(
-            f"Refused to load {label}: it contains Python objects or code, not just tensors, and loading it "
-            "could run that code. Use the published vgg19-dcbb9e9d.pth instead."
-        )
+        return WeightsError(refused_code(label, "the published vgg19-dcbb9e9d.pth"))
     if "Weights only load failed" in text:
         detail = next((line for line in lines if line.startswith("Unsupported operand")), "not a pickle")
     else:

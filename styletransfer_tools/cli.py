@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pickle
 import sys
 import warnings
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from styletransfer_utils import (
     choose_device,
     choose_precision,
     load_vgg19,
+    refused_code,
     stylize,
 )
 
@@ -208,12 +210,13 @@ def run_with_progress(
 def read_state(path: str) -> dict:
     """A --save-state file: the last image and the optimiser's state (tensors and numbers only)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not {"image", "optimizer", "state"} <= set(state):
-            raise KeyError("image, optimizer, state")
+        return torch.load(path, map_location="cpu", weights_only=True)  # checked against the run by stylize
+    except pickle.UnpicklingError as error:
+        if "GLOBAL" in str(error):
+            raise ParameterError(refused_code(path, "a file written by --save-state")) from None
+        raise ParameterError(f"{path} is not a state written by --save-state ({error}).", name="resume") from None
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
         raise ParameterError(f"{path} is not a state written by --save-state ({error}).", name="resume") from None
-    return state
 
 
 RECORD_KEYS = {"settings": dict, "content": str, "style": (str, list), "masks": list}  # what a run needs

@@ -7,6 +7,7 @@ cases live in test_weights.py, the parameter cases in test_stylize.py).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import textwrap
 import time
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -439,3 +441,43 @@ def test_a_record_saved_with_a_byte_order_mark_is_read(tmp_path):
     record = tmp_path / "run.json"
     record.write_text('\ufeff{"settings": {"size": 48}}', encoding="utf-8")
     assert cli.read_record(str(record))["settings"] == {"size": 48}
+
+
+def resume_state(model, content_image, style_image, **changes):
+    return st.stylize(content_image, style_image, model=model, size=32, steps=2, **changes).resume_state
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [(lambda state: {}, "resume is not a state a run left"),
+     (lambda state: {**state, "image": 5}, "resume holds no picture"),
+     (lambda state: {**state, "image": (state["image"] * 255).byte()}, "resume holds no picture"),
+     (lambda state: {**state, "image": state["image"] * 3}, "values outside [0, 1]"),
+     (lambda state: {**state, "optimizer": "sgd"}, "resume names the optimizer 'sgd'"),
+     (lambda state: {**state, "state": 5}, "damaged optimiser state")],
+)
+def test_a_damaged_resume_state_is_refused(damage, says, model, content_image, style_image):
+    state = resume_state(model, content_image, style_image)
+    with pytest.raises(st.ParameterError, match=re.escape(says)):
+        st.stylize(content_image, style_image, model=model, size=32, steps=1, resume=damage(state))
+
+
+def test_a_state_made_for_another_photo_is_refused(model, content_image, style_image):
+    state = resume_state(model, content_image, style_image)
+    other = content_image.transpose(Image.Transpose.ROTATE_90)  # 48 x 64 where the state's picture is 64 x 48
+    with pytest.raises(st.ParameterError, match="was made for a picture of 32 x 24 px, not of this photo's shape"):
+        st.stylize(other, style_image, model=model, size=32, steps=1, resume=state)
+
+
+def test_a_dropped_optimiser_state_is_said_aloud(model, content_image, style_image):
+    state = resume_state(model, content_image, style_image)
+    with pytest.warns(UserWarning, match="does not fit this run"):
+        result = st.stylize(content_image, style_image, model=model, size=48, steps=1, resume=state)
+    assert result.image.size == (48, 36)
+
+
+def test_a_state_that_carries_code_is_refused_like_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "state.pt"
+    torch.save({"image": Fraction(1, 2), "optimizer": "lbfgs", "state": None}, path)
+    assert cli.main(["--resume", str(path), "--weights", "random", "--quiet"]) == cli.EXIT_USAGE
+    assert f"error: Refused to load {path}: it contains Python objects or code" in capsys.readouterr().err
