@@ -319,7 +319,8 @@ def how_to_get_weights() -> str:
 
 
 def load_vgg19(
-    weights: str | os.PathLike | None = "imagenet", device: str | torch.device | None = None
+    weights: str | os.PathLike | None = "imagenet", device: str | torch.device | None = None,
+    seed: int | None = None,
 ) -> nn.Sequential:
     """torchvision's VGG19 feature layers (``vgg19().features``), frozen, in eval mode, on ``device``.
 
@@ -328,14 +329,16 @@ def load_vgg19(
     untrained weights, which only tests and demonstrations want. The module's
     ``weights_source`` says which weights it holds. It never falls back to
     random weights by itself: if the real ones cannot be had, a `WeightsError`
-    says how to get them. Introduced in notebook 02.
+    says how to get them. ``seed``: random weights drawn from that seed (else from torch's global one),
+    so that a run with random weights repeats. Introduced in notebook 02.
     """
     features = vgg19_skeleton()
     if weights is None or weights == "random":
         features.to_empty(device="cpu")
-        for layer in features:  # torchvision's own initialisation, seeded by torch.manual_seed
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
+        for layer in features:  # torchvision's own initialisation
             if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", generator=generator)
                 nn.init.zeros_(layer.bias)
         features.weights_source = "random (untrained) weights"
     else:

@@ -283,8 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(args.output).parent
         snapshots = Snapshots(every, folder if args.save_every else None) if every else None
         say(f"Loading VGG19 on {device} ...")
-        model = load_vgg19(settings.weights, device)
+        model = load_vgg19(settings.weights, device, seed=settings.seed or 0)  # seed: random weights repeat
         say(f"Weights: {model.weights_source}")
+        if early.from_record and record.get("weights_sha256") not in (None, weights_fingerprint(model)):
+            warnings.warn("These weights are not the ones the record's run used (their SHA-256 differs): "
+                          "the picture will differ. Give the record's --weights to repeat it.", stacklevel=1)
         if settings.weights == "random":
             say("WARNING: random weights: the result will not look like style transfer. Use --weights imagenet.")
         result = run_with_progress(content, style, settings, model, args.quiet, snapshots, resume, masks)

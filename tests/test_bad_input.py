@@ -481,3 +481,26 @@ def test_a_state_that_carries_code_is_refused_like_a_checkpoint(tmp_path, capsys
     torch.save({"image": Fraction(1, 2), "optimizer": "lbfgs", "state": None}, path)
     assert cli.main(["--resume", str(path), "--weights", "random", "--quiet"]) == cli.EXIT_USAGE
     assert f"error: Refused to load {path}: it contains Python objects or code" in capsys.readouterr().err
+
+
+def test_random_weights_repeat_from_their_seed():
+    first, again, other = (st.load_vgg19("random", "cpu", seed=seed) for seed in (3, 3, 4))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True))
+    assert not torch.equal(first[0].weight, other[0].weight)
+
+
+@pytest.mark.slow
+def test_a_record_of_a_random_weights_run_repeats_and_other_weights_are_named(tmp_path):
+    """The random weights are drawn from the run's seed, so a record replays to the same picture; weights
+    whose fingerprint differs from the record's get a warning."""
+    pictures = [files.save_image(gradient_image(40, 30), tmp_path / name) for name in ("c.png", "s.png")]
+    common = ["--size", "32", "--steps", "2", "--weights", "random", "--quiet"]
+    record = tmp_path / "run.json"
+    assert cli.main(["--content", str(pictures[0]), "--style", str(pictures[1]), *common,
+                     "--output", str(tmp_path / "first.png"), "--record", str(record)]) == 0
+    torch.manual_seed(12345)  # torch's global seed must not matter
+    assert cli.main(["--from-record", str(record), "--output", str(tmp_path / "again.png"), "--quiet"]) == 0
+    first, again = (np.asarray(Image.open(tmp_path / name)) for name in ("first.png", "again.png"))
+    assert np.array_equal(first, again)
+    with pytest.warns(UserWarning, match="These weights are not the ones the record's run used"):
+        cli.main(["--from-record", str(record), "--seed", "5", "--output", str(tmp_path / "other.png"), "--quiet"])
