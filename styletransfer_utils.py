@@ -1244,8 +1244,9 @@ def check_resume_state(state: Any, images: RunImages) -> None:
         raise ParameterError("is not a state a run left: it needs an image, an optimizer and a state.", name="resume")
     image = state["image"]
     if not (isinstance(image, Tensor) and image.is_floating_point() and image.dim() == 4 and image.shape[:2] == (1, 3)):
-        raise ParameterError(f"holds no picture (a float tensor of shape 1 x 3 x H x W): got {type(image).__name__} "
-                             f"{tuple(getattr(image, 'shape', ()))}.", name="resume")
+        kind = f"a {image.dtype} tensor of shape {tuple(image.shape)}" if isinstance(image, Tensor) else repr(image)
+        raise ParameterError(f"holds no picture (a float tensor of shape 1 x 3 x H x W): got {kind:.80}.",
+                             name="resume")
     if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise ParameterError("holds a picture with values outside [0, 1]: it is damaged.", name="resume")
     if state["optimizer"] not in OPTIMIZERS or not isinstance(state["state"], Mapping | None):

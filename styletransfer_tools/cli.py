@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StyleTransferError as error:
             return fail(error)
         parser.set_defaults(**{name: value for name, value in record["settings"].items() if name in SETTINGS},
-                            content=record.get("content", DEFAULT_CONTENT), style=record.get("style", DEFAULT_STYLE),
+                            content=record.get("content", str(DEFAULT_CONTENT)),
+                            style=record.get("style", [str(DEFAULT_STYLE)]),
                             mask=record.get("masks"))
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))

@@ -451,7 +451,7 @@ def resume_state(model, content_image, style_image, **changes):
     ("damage", "says"),
     [(lambda state: {}, "resume is not a state a run left"),
      (lambda state: {**state, "image": 5}, "resume holds no picture"),
-     (lambda state: {**state, "image": (state["image"] * 255).byte()}, "resume holds no picture"),
+     (lambda state: {**state, "image": (state["image"] * 255).byte()}, "got a torch.uint8 tensor of shape"),
      (lambda state: {**state, "image": state["image"] * 3}, "values outside [0, 1]"),
      (lambda state: {**state, "optimizer": "sgd"}, "resume names the optimizer 'sgd'"),
      (lambda state: {**state, "state": 5}, "damaged optimiser state")],
@@ -504,3 +504,10 @@ def test_a_record_of_a_random_weights_run_repeats_and_other_weights_are_named(tm
     assert np.array_equal(first, again)
     with pytest.warns(UserWarning, match="These weights are not the ones the record's run used"):
         cli.main(["--from-record", str(record), "--seed", "5", "--output", str(tmp_path / "other.png"), "--quiet"])
+
+
+def test_a_record_without_content_or_style_uses_the_bundled_pair(tmp_path):
+    record = tmp_path / "run.json"
+    record.write_text('{"settings": {"size": 32, "steps": 1, "weights": "random"}}')
+    assert cli.main(["--from-record", str(record), "--output", str(tmp_path / "out.png"), "--quiet"]) == 0
+    assert Image.open(tmp_path / "out.png").size == (32, 32)
