@@ -980,6 +980,8 @@ class Settings:
                 raise ParameterError(FP16_REFUSED, name="precision")
             if meta["choices"] and value not in meta["choices"]:
                 raise ParameterError(f"must be one of {', '.join(meta['choices'])}, got {value!r}.", name=f.name)
+            if meta["kind"] is str and isinstance(value, (numbers.Number, Mapping, list, tuple)):
+                raise ParameterError(f"must be text (a name or a path), got {value!r:.80}.", name=f.name)
             if meta["kind"] in (int, float):
                 check_number(f.name, value, integer=meta["kind"] is int,
                              at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])

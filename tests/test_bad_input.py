@@ -511,3 +511,9 @@ def test_a_record_without_content_or_style_uses_the_bundled_pair(tmp_path):
     record.write_text('{"settings": {"size": 32, "steps": 1, "weights": "random"}}')
     assert cli.main(["--from-record", str(record), "--output", str(tmp_path / "out.png"), "--quiet"]) == 0
     assert Image.open(tmp_path / "out.png").size == (32, 32)
+
+
+@pytest.mark.parametrize("name", ["weights", "device", "init", "content_layer"])
+def test_a_text_setting_given_a_number_or_a_list_is_refused(name):
+    with pytest.raises(st.ParameterError, match=f"^{name} must be"):
+        st.Settings(**{name: [5] if name == "content_layer" else 5})
