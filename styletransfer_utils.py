@@ -734,7 +734,7 @@ class StyleTransferLoss:
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}  # Adam: pixel units (0-1 scale); L-BFGS: times its own step
-LBFGS_HISTORY = 10  # pairs of (step, gradient change) kept: 100 reached no lower objective and costs 10x the memory
+LBFGS_HISTORY = 10  # pairs of (step, gradient change) kept (README, Performance: why 10)
 PRECISIONS = ("auto", "fp32", "bf16")
 FP16_REFUSED = (
     # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range (6e-5):
@@ -1102,7 +1102,7 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
 
     Adding what the photo has at the new size and not at the old one,
     content − enlarge(shrink(content)), starts the finer scale closer to the
-    photo than enlarging alone (2-4 % lower objectives on the stand-in features).
+    photo than enlarging alone (README, Performance, gives what it gained).
     """
     shape = content.shape[-2:]
     detail = content - resize_tensor(resize_tensor(content, image.shape[-2:]), shape)
