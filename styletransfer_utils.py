@@ -980,7 +980,7 @@ class Settings:
                 raise ParameterError(FP16_REFUSED, name="precision")
             if meta["choices"] and value not in meta["choices"]:
                 raise ParameterError(f"must be one of {', '.join(meta['choices'])}, got {value!r}.", name=f.name)
-            if meta["kind"] is str and isinstance(value, (numbers.Number, Mapping, list, tuple)):
+            if meta["kind"] is str and f.name != "device" and isinstance(value, (numbers.Number, Mapping, list, tuple)):
                 raise ParameterError(f"must be text (a name or a path), got {value!r:.80}.", name=f.name)
             if meta["kind"] in (int, float):
                 check_number(f.name, value, integer=meta["kind"] is int,
@@ -1217,7 +1217,7 @@ def check_style_scale(images: RunImages, settings: Settings, coarsest: int, need
                 f"its shorter side, and the layers used need {needed}. Use at least {needed * ratio / coarsest:.3g}.",
                 name="style_scale")
         side = round(settings.size * settings.style_scale)
-        if side * shorter_side(style.size, side) > MAX_IMAGE_PIXELS:
+        if settings.style_scale > 1 and side * shorter_side(style.size, side) > MAX_IMAGE_PIXELS:
             raise ParameterError(
                 f"is too large: at {settings.size} px the style image would be {side} px on its longer side, more "
                 f"than the {MAX_IMAGE_PIXELS:,} pixels this project works with. Use at most "
@@ -1342,7 +1342,8 @@ def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, Optimiz
         weights_source=getattr(model, "weights_source", "weights supplied by the caller"),
         device=str(device), precision="fp32" if autocast_dtype is None else str(autocast_dtype).removeprefix("torch."),
         size=max(images.photo.size), best_size=size, settings=settings,
-        resume_state={"image": image.detach().cpu(), "optimizer": settings.optimizer, "state": run.optimizer_state},
+        resume_state={"image": image.detach().clamp(0, 1).cpu(), "optimizer": settings.optimizer,
+                      "state": run.optimizer_state},
     )
 
 
@@ -1394,9 +1395,10 @@ def stylize(
             raise
         runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], stopped="interrupted", optimizer_state=None))
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-        if out_of_memory(error, settings, device) is None:
+        memory = out_of_memory(error, settings, device)
+        if memory is None:
             raise
-        raise out_of_memory(error, settings, device) from None
+        raise memory from None
     return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
 

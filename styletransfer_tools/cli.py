@@ -239,6 +239,8 @@ def read_record(path: str) -> dict:
         if not isinstance(value, kind) or (key != "settings" and not all(isinstance(one, str) for one in paths)):
             wanted = {"settings": "an object of settings", "masks": "a list of paths"}.get(key, "a path or a list")
             raise ParameterError(f"--from-record {path}: \"{key}\" must be {wanted}, got {value!r:.80}.")
+    if record.get("style") == []:
+        raise ParameterError(f"--from-record {path}: \"style\" is an empty list: give at least one style image.")
     unknown = set(record["settings"]) - set(SETTINGS)
     if unknown:
         raise ParameterError(f"--from-record {path}: unknown setting(s) {sorted(unknown)} in \"settings\".")
@@ -262,8 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StyleTransferError as error:
             return fail(error)
         parser.set_defaults(**{name: value for name, value in record["settings"].items() if name in SETTINGS},
-                            content=record.get("content", str(DEFAULT_CONTENT)),
-                            style=record.get("style", [str(DEFAULT_STYLE)]),
+                            content=record.get("content") or str(DEFAULT_CONTENT),
+                            style=record.get("style") or [str(DEFAULT_STYLE)],
                             mask=record.get("masks"))
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))

@@ -319,9 +319,10 @@ class Studio:
                 runs.append((size, run_scale(self.objective, image, settings, steps, history, callback=self._step,
                                              stop=self._stop, optimizer_state=state if not runs else None)))
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-            if out_of_memory(error, settings, device) is None:
+            memory = out_of_memory(error, settings, device)
+            if memory is None:
                 raise
-            raise out_of_memory(error, settings, device) from None
+            raise memory from None
         return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
     # ------------------------------------------------------------------ runs
