@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 import torch
@@ -1311,13 +1311,14 @@ def run_scale(objective: StyleTransferLoss, image: Tensor, settings: Settings, s
                     stop=stop, first_step=len(history), history=history, optimizer_state=optimizer_state)
 
 
-def out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> DeviceError | None:
-    """A `DeviceError` saying what to do, if ``error`` is the device running out of memory; else None."""
+def reraise_out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> NoReturn:
+    """Raise ``error`` again, as a `DeviceError` that says what to do if it is the device running out of
+    memory (called in an ``except`` block)."""
     if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
-        return None
+        raise error
     where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", ", or the device cpu")
-    return DeviceError(f"{settings.size} ran out of {where} memory. Try a smaller size, for example "
-                       f"{settings.size // 2}{advice}.", name="size")
+    raise DeviceError(f"{settings.size} ran out of {where} memory. Try a smaller size, for example "
+                      f"{settings.size // 2}{advice}.", name="size") from None
 
 
 def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, OptimizationRun]], history: LossHistory,
@@ -1395,10 +1396,7 @@ def stylize(
             raise
         runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], stopped="interrupted", optimizer_state=None))
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-        memory = out_of_memory(error, settings, device)
-        if memory is None:
-            raise
-        raise memory from None
+        reraise_out_of_memory(error, settings, device)
     return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
 

@@ -49,9 +49,9 @@ from styletransfer_utils import (
     build_result,
     check_style_layer_weights,
     choose_precision,
-    out_of_memory,
     plan_scales,
     prepare_images,
+    reraise_out_of_memory,
     resume_from,
     run_device,
     run_scale,
@@ -319,10 +319,7 @@ class Studio:
                 runs.append((size, run_scale(self.objective, image, settings, steps, history, callback=self._step,
                                              stop=self._stop, optimizer_state=state if not runs else None)))
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
-            memory = out_of_memory(error, settings, device)
-            if memory is None:
-                raise
-            raise memory from None
+            reraise_out_of_memory(error, settings, device)
         return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
     # ------------------------------------------------------------------ runs
