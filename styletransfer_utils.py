@@ -679,11 +679,18 @@ class StyleTransferLoss:
         scales = [{n: w / energies[n] for n, w in layers.items() if w and weights["style"] and energies[n] > 0}
                   for energies in self.region_energies]
         uses_content = bool(weights["content"]) and self.content_energy > 0
-        self.content_weight, self.style_weight, self.tv_weight = weights["content"], weights["style"], weights["tv"]
-        self.style_layer_weights, self.style_scales = layers, scales[0]
-        self.layers = list(dict.fromkeys([self.content_layer] * uses_content + [n for one in scales for n in one]))
-        self.plan = ObjectivePlan(weights, scales, uses_content, self.layers)  # what __call__ reads, in one piece
+        self.style_layer_weights = layers
+        reached = list(dict.fromkeys([self.content_layer] * uses_content + [n for one in scales for n in one]))
+        self.plan = ObjectivePlan(weights, scales, uses_content, reached)  # what __call__ reads, in one piece
         self.version += 1
+
+    # The weights in use, read from the plan (its one copy): α, β, the TV weight, w_l / energy per style layer
+    # (the first region's), and the layers a call reaches.
+    content_weight = property(lambda self: self.plan.weights["content"])
+    style_weight = property(lambda self: self.plan.weights["style"])
+    tv_weight = property(lambda self: self.plan.weights["tv"])
+    style_scales = property(lambda self: self.plan.style_scales[0])
+    layers = property(lambda self: self.plan.layers)
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
         """`extract_features` (by default of the layers in use), in the precision asked for (section 5)."""
