@@ -388,6 +388,13 @@ def test_style_scale_is_bounded_before_any_work(scale, says, model, content_imag
         st.stylize(content_image, style_image, model=model, size=2048, steps=1, style_scale=scale)
 
 
+def test_an_elongated_style_plans_its_scales_from_its_true_shape():
+    """A 2000 x 247 style at 1000 px: the plan once rounded its shorter side twice (124 px, then 16 at the
+    coarsest 125 px) where the style check rounds once (15), and asked for style_scale 1.04 or more."""
+    images = st.prepare_images(Image.new("RGB", (1000, 1000)), Image.new("RGB", (2000, 247)), st.Settings(size=1000))
+    assert st.plan_scales(images, st.Settings(size=1000)) == [(250, 11), (500, 22), (1000, 47)]
+
+
 @pytest.mark.parametrize(("arguments", "says"),
                          [(["--style-blend", "-1,2"], "--style-blend must be at least 0, got -1.0"),
                           (["--style-weight", "-1e5"], "--style-weight must be at least 0")])
@@ -468,6 +475,15 @@ def test_a_state_made_for_another_photo_is_refused(model, content_image, style_i
     other = content_image.transpose(Image.Transpose.ROTATE_90)  # 48 x 64 where the state's picture is 64 x 48
     with pytest.raises(st.ParameterError, match="was made for a picture of 32 x 24 px, not of this photo's shape"):
         st.stylize(other, style_image, model=model, size=32, steps=1, resume=state)
+
+
+def test_a_state_made_from_another_photo_of_the_same_shape_is_refused(model, content_image, style_image):
+    state = resume_state(model, content_image, style_image)
+    other = content_image.transpose(Image.Transpose.ROTATE_180)  # the same shape, other grey levels
+    with pytest.raises(st.ParameterError, match="was made from another photo of the same shape"):
+        st.stylize(other, style_image, model=model, size=32, steps=1, resume=state)
+    older = {key: value for key, value in state.items() if key != "photo"}  # a state saved before fingerprints
+    assert st.stylize(content_image, style_image, model=model, size=32, steps=1, resume=older).steps_run == 1
 
 
 def test_a_dropped_optimiser_state_is_said_aloud(model, content_image, style_image):
