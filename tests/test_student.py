@@ -247,7 +247,7 @@ def test_autograder_passes_the_teachers_notebooks(capsys):
 @pytest.mark.slow
 def test_autograder_reports_todo_for_a_fresh_student_notebook(edition):
     """Run as a student would, through ``python -m``: every exercise TODO, a non-zero exit code."""
-    paths = [str(edition / name) for name in ("03_gram_matrices.ipynb", "05_optimising_with_adam.ipynb")]
+    paths = [str(edition / name) for name in ("03_gram_matrices.ipynb", "05_optimising_the_pixels.ipynb")]
     result = subprocess.run([sys.executable, "-m", "styletransfer_tools.student", "check", *paths],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1, result.stderr
@@ -287,7 +287,7 @@ WRONG = {
         "def imagenet_normalize_by_hand(image):\n    return (image - mean) / std  # notebook variables",
         "raised NameError: name 'mean' is not defined"),
     "optimize_by_hand": (
-        "05_optimising_with_adam.ipynb",
+        "05_optimising_the_pixels.ipynb",
         "def optimize_by_hand(objective, image, optimizer, steps):\n"
         "    history = []\n"
         "    for _ in range(steps - 1):  # one step short\n"
