@@ -4,6 +4,7 @@
 #   make check  set up, then run the unit tests only (no notebooks, browser or slow tests): while working
 #   make lab    set up, then open the notebooks in JupyterLab
 #   make student  write the student edition of the notebooks into student/ (see README.md)
+#   make figures  redraw the reference pictures in docs/figures/: make figures WEIGHTS=PATH LABEL="what they are"
 # Set-up is a virtual environment in .venv with requirements.txt and this
 # project installed in editable mode; it is redone when either file changes.
 
@@ -11,8 +12,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WEIGHTS ?= imagenet
+LABEL ?=
 
-.PHONY: setup run test check lab lint benchmark quality student clean
+.PHONY: setup run test check lab lint benchmark quality student figures clean
 
 setup: $(STAMP)
 
@@ -45,6 +48,9 @@ benchmark: setup
 
 quality: setup
 	$(BIN)/python benchmarks/benchmark_quality.py $(ARGS)
+
+figures: setup
+	$(BIN)/python -m styletransfer_tools.figures --weights "$(WEIGHTS)" --label "$(LABEL)" $(ARGS)
 
 student: setup
 	$(BIN)/python -m styletransfer_tools.student $(ARGS)

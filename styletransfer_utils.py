@@ -371,8 +371,8 @@ POOLINGS = ("max", "avg")
 def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
     """The same network with max pooling (as torchvision trained it) or average pooling (as the paper used).
 
-    The paper found that average pooling "improves the gradient flow and one
-    obtains slightly more appealing results". The convolutions are shared, not
+    The paper found that average pooling "yields slightly more appealing results" (CVPR 2016, section
+    2; its 2015 arXiv version adds that it improves the gradient flow). The convolutions are shared, not
     copied; only the five pooling layers are swapped. Introduced in notebook 07.
     """
     if pooling not in POOLINGS:
@@ -929,7 +929,8 @@ def optimize(objective: StyleTransferLoss, image: Tensor, *, steps: int, optimiz
 # record its fields from `dataclasses.fields(Settings)`.
 
 
-COLORS = ("style", "content", "luminance", "histogram")  # Gatys et al. 2017, "Controlling Perceptual Factors"
+# "luminance", "histogram": Gatys et al. 2017, "Controlling Perceptual Factors"; "content": jcjohnson's -original_colors
+COLORS = ("style", "content", "luminance", "histogram")
 
 
 def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: float | None = None,
@@ -1119,7 +1120,8 @@ def upscale(image: Tensor, content: Tensor) -> Tensor:
 
 def keep_colors(picture: Image.Image, photo: Image.Image) -> Image.Image:
     """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
-    photo's colours. jcjohnson/neural-style's ``-original_colors``; Gatys et al. 2017 discuss it. Notebook 07."""
+    photo's colours: color="content" after the run (jcjohnson/neural-style's ``-original_colors``), and the
+    last step of Gatys et al. 2017's luminance-only transfer (color="luminance"). Notebook 07."""
     _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
     return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
 

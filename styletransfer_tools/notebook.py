@@ -76,14 +76,24 @@ def _new_figure(width: float, height: float):
 
 
 def show_images(
-    images: Sequence[Image.Image | Tensor], titles: Sequence[str] | None = None, height: float = 3.5
+    images: Sequence[Image.Image | Tensor], titles: Sequence[str] | None = None, height: float = 3.5,
+    columns: int | None = None,
 ):
-    """Images side by side in one figure, each with its own aspect ratio (notebook 01)."""
+    """Images side by side in one figure, each with its own aspect ratio (notebook 01); with ``columns``,
+    in rows of that many, each image in a cell as wide as the widest needs."""
     pictures = [tensor_to_image(im) if isinstance(im, Tensor) else im for im in images]
     widths = [p.width / p.height for p in pictures]
-    figure = _new_figure(height * sum(widths) + 0.2 * len(pictures), height)
-    axes = figure.subplots(1, len(pictures), width_ratios=widths, squeeze=False)[0]
-    for index, (axis, picture) in enumerate(zip(axes, pictures, strict=True)):
+    title_room = 0.45 if titles is not None else 0  # inches for two lines of title above each image
+    if columns is None or columns >= len(pictures):
+        figure = _new_figure(height * sum(widths) + 0.2 * len(pictures), height + title_room)
+        axes = figure.subplots(1, len(pictures), width_ratios=widths, squeeze=False)[0]
+    else:
+        rows = math.ceil(len(pictures) / columns)
+        figure = _new_figure((height * max(widths) + 0.2) * columns, (height + title_room) * rows)
+        axes = figure.subplots(rows, columns, squeeze=False).flatten()
+        for axis in axes[len(pictures):]:
+            axis.set_axis_off()
+    for index, (axis, picture) in enumerate(zip(axes, pictures, strict=False)):
         axis.imshow(picture)
         axis.set_axis_off()
         if titles is not None:
@@ -274,7 +284,35 @@ class LivePreview:
         self.bar.close()
 
 
-# ---- The paper's Figure 3: style layers x β (notebook 06, benchmarks/figure3_grid.py) ----------------------
+# ---- The paper's Figure 1: textures and reconstructions from noise (notebooks 03 and 04) --------------------
+
+FIGURE_1_CONTENT_LAYERS = {"conv1_2": "relu1_2", "conv2_2": "relu2_2", "conv3_2": "relu3_2",
+                           "conv4_2": "relu4_2", "conv5_2": "relu5_2"}  # the paper's names -> read after the ReLU
+
+
+def textures_from_noise(style: ImageSource, *, model: nn.Module, shape: tuple[int, int] = (450, 300),
+                        layers: Sequence[str] = STYLE_LAYERS, **changes: Any) -> dict[str, StyleTransferResult]:
+    """The style half of the paper's Figure 1 (notebook 03): the style term alone, from noise, matched at
+    ``layers[:1]``, then ``layers[:2]``, ... one scale each, equal layer weights. Keyed by the deepest
+    layer used. The canvas is a blank image of ``shape`` (width, height): with α = 0 only its shape counts.
+    ``changes`` (``size``, ``steps``, ``pooling``, even ``scales=None`` ...) apply to every run, as in `stylize`."""
+    canvas = Image.new("RGB", shape)
+    settings = {"content_weight": 0, "style_weight": 1, "init": "noise", "scales": 1, **changes}
+    return {layers[depth - 1]: stylize(canvas, style, model=model, style_layer_weights=dict.fromkeys(
+        layers[:depth], 1.0), **settings) for depth in range(1, len(layers) + 1)}
+
+
+def reconstructions_from_noise(photo: ImageSource, *, model: nn.Module, layers: Sequence[str] = tuple(
+        FIGURE_1_CONTENT_LAYERS.values()), **changes: Any) -> dict[str, StyleTransferResult]:
+    """The content half of the paper's Figure 1 (notebook 04): the photo rebuilt from noise by the content
+    term alone, at each of ``layers`` in turn, one scale each. Keyed by the layer. The photo stands in as
+    the style image too: with β = 0 no style term enters the objective, whatever the style image.
+    ``changes`` (``size``, ``steps``, ``pooling`` ...) apply to every run, as in `stylize`."""
+    settings = {"style_weight": 0, "init": "noise", "scales": 1, **changes}
+    return {layer: stylize(photo, photo, model=model, content_layer=layer, **settings) for layer in layers}
+
+
+# ---- The paper's Figure 3: style layers x β (notebook 06, styletransfer_tools.figures) ---------------------
 
 
 def figure3_layer_subsets(layers: Sequence[str] = STYLE_LAYERS) -> list[dict[str, float]]:
@@ -361,7 +399,7 @@ def layers_label(weights: Mapping[str, float]) -> str:
 
 def show_figure3_grid(grid: Figure3Grid, label: str | None = None, cell: float = 1.9):
     """The grid as one figure for a slide: a row per set of style layers, a column per β, titled with the
-    weights used (``label``, e.g. "VGG16 stand-in features", goes before `load_vgg19`'s description)."""
+    weights used: ``label`` (e.g. "VGG16 stand-in features"), else `load_vgg19`'s description."""
     rows, columns = len(grid.results), len(grid.betas)
     first = grid.results[0][0]
     aspect = first.best_image.width / first.best_image.height
@@ -379,7 +417,7 @@ def show_figure3_grid(grid: Figure3Grid, label: str | None = None, cell: float =
                 weights = sorted({f"{weight:.3g}" for weight in subset.values() if weight})
                 axis.set_ylabel(f"{layers_label(subset)}\nw_l = {', '.join(weights)}", fontsize=8)
     s = first.settings
-    weights = f"{label} ({grid.weights_source})" if label else grid.weights_source
+    weights = label or grid.weights_source  # a label names the weights without a machine's file path
     figure.suptitle(
         f"Gatys et al. (2016), Figure 3, recomputed: style layers (rows) × β (columns); α = {s.content_weight:g}, "
         f"content {s.content_layer}, {s.size} px, {s.steps} {s.optimizer} steps\nweights: {weights}", fontsize=9)

@@ -71,7 +71,20 @@ GIVEN = "(the image given)"  # what a text box shows for a setting that holds a 
 SLIDERS = {"size": ("linear", 32, 768, 16), "steps": ("linear", 1, 1000, 1), "content_weight": ("log", -3, 3),
            "style_weight": ("log", -3, 3), "tv_weight": ("log", -6, 2)}
 LAYER_RANGE = (-2, 2)  # layer sliders: powers of ten; their left end stands for 0 (the layer is off)
+# A slider's readout is at least 72 px wide in ipywidgets (--jp-widgets-inline-width-tiny); 7 characters fit.
+READOUT_CHARS = 7
 BUNDLED = {path.name: path for path in sorted(ASSETS_DIR.glob("*")) if path.suffix.lower() in (".jpg", ".png")}
+
+
+def log_readout_format(low: float) -> str:
+    """The readout format of a log slider whose left end is 10**low: every value in READOUT_CHARS characters.
+
+    The browser writes a readout with d3-format, that is with JavaScript's ``toPrecision``: ".3g" gives
+    "0.00178" and "1.00e+3", but 1e-6 becomes "0.00000100", ten characters, which the readout cut off.
+    Where the slider reaches below 1e-3 (the TV weight), it shows every value as a power of ten instead:
+    "1.00e-6", "5.62e-7", "3.16e+1" (three significant digits, as ".3g").
+    """
+    return ".3g" if low >= -3 else ".2e"
 
 
 def _png(image: Image.Image) -> bytes:
@@ -101,7 +114,7 @@ def control_for(field: dataclasses.Field, value: Any):
         if value > 0:
             low, high = min(low, math.floor(math.log10(value)) - 1), max(high, math.ceil(math.log10(value)))
         control = widgets.FloatLogSlider(value=max(value, 10.0**low), base=10, min=low, max=high, step=0.25,
-                                         readout_format=".3g", continuous_update=False, **common)
+                                         readout_format=log_readout_format(low), continuous_update=False, **common)
     elif slider is not None and meta["kind"] is int:
         _, low, high, step = slider
         control = widgets.IntSlider(value=value, min=min(low, value), max=max(high, value), step=step,
@@ -204,10 +217,10 @@ class Studio:
         self.layer_weights = {}
         for name in dict.fromkeys([*STYLE_LAYERS, *start]):
             slider = widgets.FloatLogSlider(
-                value=max(start.get(name, 0.0), 10.0**low), base=10, min=low, max=high, step=0.25, readout_format=".3g",
-                description=f"w {name}", continuous_update=False, tooltip=layer_field.metadata["help"]
-                + " The slider's left end is 0 (the layer is off).", style={"description_width": "9em"},
-                layout=widgets.Layout(width="27em"))
+                value=max(start.get(name, 0.0), 10.0**low), base=10, min=low, max=high, step=0.25,
+                readout_format=log_readout_format(low), description=f"w {name}", continuous_update=False,
+                tooltip=layer_field.metadata["help"] + " The slider's left end is 0 (the layer is off).",
+                style={"description_width": "9em"}, layout=widgets.Layout(width="27em"))
             slider.add_class(f"st-layer-{name}")
             self.layer_weights[name] = slider
         for control in [*(self.controls[name] for name in LIVE_SETTINGS if name in self.controls),

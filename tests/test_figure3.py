@@ -70,4 +70,5 @@ def test_the_figure_labels_rows_columns_and_weights(grid_and_objectives):
     assert labels == ["relu1_1", "relu1_1 + relu2_1", "relu1_1 … relu3_1", "relu1_1 … relu4_1", "relu1_1 … relu5_1"]
     assert axes[1][0].get_ylabel().splitlines()[1] == "w_l = 2.5"
     title = figure.get_suptitle()
-    assert "test label" in title and grid.weights_source in title and "48 px" in title
+    assert "test label" in title and grid.weights_source not in title and "48 px" in title
+    assert grid.weights_source in notebook.show_figure3_grid(grid).get_suptitle()

@@ -76,6 +76,32 @@ def test_notebook_teaching_shape(path):
         assert NOTEBOOKS[position + 1].name in markdown
 
 
+GOING_DEEPER = "## Going deeper (optional)"  # the one heading over what a first reading may skip
+
+
+def main_path_words(path: Path) -> int:
+    """Words of markdown a first reading meets: every markdown cell before the "Going deeper" heading."""
+    words = 0
+    for cell in load(path)["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.startswith(GOING_DEEPER):
+            break
+        words += len(source.split()) if cell["cell_type"] == "markdown" else 0
+    return words
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_main_path_fits_a_lesson(path):
+    """A first-year student's path through a notebook is at most 1,800 words of markdown (1,000 for the
+    overview, 00); engineering detail and measurements sit under one heading at the end, GOING_DEEPER."""
+    limit = 1000 if path.name.startswith("00_") else 1800
+    assert main_path_words(path) <= limit, f"{main_path_words(path)} words before {GOING_DEEPER!r}"
+    markdown = ["".join(cell["source"]) for cell in load(path)["cells"] if cell["cell_type"] == "markdown"]
+    headings = [line for source in markdown for line in source.splitlines() if line.startswith("#")]
+    deeper = [line for line in headings if "going deeper" in line.lower()]
+    assert deeper in ([], [GOING_DEEPER]), f"one heading, spelled {GOING_DEEPER!r}: {deeper}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_imports_explicit_names(path):
     """Beginners must see where each helper comes from: no star imports, no copied helpers."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 
@@ -12,7 +13,7 @@ import pytest
 import styletransfer_utils as st
 
 pytest.importorskip("ipywidgets")
-from styletransfer_tools.studio import LIVE_SETTINGS, MODEL_SETTINGS, Studio  # noqa: E402
+from styletransfer_tools.studio import LIVE_SETTINGS, MODEL_SETTINGS, READOUT_CHARS, Studio  # noqa: E402
 
 
 @pytest.fixture()
@@ -50,6 +51,42 @@ def test_layer_sliders_are_logarithmic_and_reach_zero(studio):
     assert studio.settings().style_layer_weights["relu2_1"] == pytest.approx(100.0)
     slider.value = 10.0**slider.min
     assert studio.settings().style_layer_weights["relu2_1"] == 0.0
+
+
+def d3_format(value: float, spec: str) -> str:
+    """A slider's readout as the browser writes it: ipywidgets formats it with d3-format, whose "g" and "e"
+    are JavaScript's toPrecision and toExponential (fixed notation for exponents -6 ... precision - 1)."""
+    precision, kind = re.fullmatch(r"\.(\d+)([eg])", spec).groups()
+    precision = int(precision)
+    mantissa, exponent = f"{value:.{precision - (kind == 'g')}e}".split("e")
+    exponent = int(exponent)
+    if kind == "g" and -6 <= exponent < precision:
+        return f"{value:.{max(0, precision - 1 - exponent)}f}"
+    return f"{mantissa}e{'+' if exponent >= 0 else '-'}{abs(exponent)}"
+
+
+def test_d3_format_writes_what_the_browser_writes():
+    """Checked against JavaScript (node): (1e-6).toPrecision(3) and so on."""
+    assert [d3_format(v, ".3g") for v in (1e-6, 1.778e-6, 5.623e-7, 0.001778, 1.0, 562.3, 1000.0)] == [
+        "0.00000100", "0.00000178", "5.62e-7", "0.00178", "1.00", "562", "1.00e+3"]
+    assert [d3_format(v, ".2e") for v in (1e-6, 5.623e-7, 31.62, 100.0)] == ["1.00e-6", "5.62e-7", "3.16e+1", "1.00e+2"]
+
+
+@pytest.mark.parametrize("weights", [{}, {"content_weight": 1e-5, "tv_weight": 1e-7, "style_weight": 3e4}])
+def test_every_slider_readout_fits_and_reads_its_value(model, content_image, style_image, weights):
+    """Every value a log slider can take reads in full (the TV weight's 1e-6 was "0.00000100", cut off in the
+    browser) and is that value to three significant digits."""
+    made = Studio(model, content_image, style_image, **weights)
+    sliders = [c for c in made.controls.values() if type(c).__name__ == "FloatLogSlider"]
+    assert {c.description for c in sliders} == {"content weight", "style weight", "tv weight"}
+    for slider in [*sliders, *made.layer_weights.values()]:
+        for k in range(round((slider.max - slider.min) / slider.step) + 1):
+            value = 10.0 ** (slider.min + k * slider.step)
+            shown = d3_format(value, slider.readout_format)
+            assert len(shown) <= READOUT_CHARS, f"{slider.description} at {value:g} reads {shown!r}"
+            assert float(shown) == pytest.approx(value, rel=0.005)
+    tv = made.controls["tv_weight"]
+    assert d3_format(tv.value, tv.readout_format) == ("1.00e-6" if not weights else "1.00e-7")
 
 
 def test_a_bad_text_value_is_a_clear_error(studio):
