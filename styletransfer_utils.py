@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn, Protocol
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 import numpy as np
 import torch
@@ -155,29 +155,48 @@ def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     return v2.functional.resize(image, [new_size[1], new_size[0]], interpolation=InterpolationMode.LANCZOS)
 
 
-def load_image(path: str | os.PathLike, max_size: int | None = None, background: str = "white") -> Image.Image:
+def byte_count(file: Path | BinaryIO) -> int:
+    """The size of an image file in bytes: on disk, or to the end of a file object (Pillow reads it from the
+    start, so where this leaves the position does not matter)."""
+    if isinstance(file, Path):
+        return file.stat().st_size
+    return file.seek(0, os.SEEK_END)
+
+
+def load_image(file: str | os.PathLike | BinaryIO, max_size: int | None = None, background: str = "white", *,
+               name: str | None = None) -> Image.Image:
     """Open an image file as an upright RGB picture, optionally shrunk so its longer side is ``max_size``.
 
     Phone photos store "which way is up" in their EXIF data rather than in the
     pixels, so the orientation is applied here. Grey, palette, transparent,
     CMYK and 16-bit images all become 8-bit RGB. The size in the file's header
-    is checked before any pixel is decoded. Introduced in notebook 01.
+    is checked before any pixel is decoded.
+
+    ``file`` is a path, or a binary file object that can seek, such as
+    ``io.BytesIO(data)``: an image that was never saved to disk (the studio's
+    upload) then gets the same checks and the same decoding as a file. The
+    messages call it ``name``: by default the path, or the file object's own
+    ``name`` if it has one (an open file does). Introduced in notebook 01.
     """
     if max_size is not None:
         check_number("max_size", max_size, integer=True, at_least=1)
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"No file at {path}. Check the path (it is relative to {Path.cwd()}).")
-    if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image. Give the path of one image file.")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path} is empty (0 bytes). Copy or download the image again.")
+    if isinstance(file, (str, os.PathLike)):
+        file = Path(file)
+        name = name or str(file)
+        if not file.exists():
+            raise ImageError(f"No file at {name}. Check the path (it is relative to {Path.cwd()}).")
+        if file.is_dir():
+            raise ImageError(f"{name} is a folder, not an image. Give the path of one image file.")
+    else:
+        name = name or str(getattr(file, "name", "the file given"))
+    if byte_count(file) == 0:
+        raise ImageError(f"{name} is empty (0 bytes). Copy or download the image again.")
     try:
-        with Image.open(path) as opened:  # reads only the header so far
+        with Image.open(file) as opened:  # reads only the header so far
             width, height = opened.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(
-                    f"{path} claims to be {width} x {height} pixels ({width * height:,}), more than the "
+                    f"{name} claims to be {width} x {height} pixels ({width * height:,}), more than the "
                     f"{MAX_IMAGE_PIXELS:,} this project decodes; it may be a decompression bomb. "
                     "Shrink it with an image editor first."
                 )
@@ -185,18 +204,18 @@ def load_image(path: str | os.PathLike, max_size: int | None = None, background:
             upright.load()
             image = to_rgb(upright, background)
     except Image.DecompressionBombError as error:
-        raise ImageError(f"{path} is refused: {error} Shrink it first.") from None
+        raise ImageError(f"{name} is refused: {error} Shrink it first.") from None
     except UnidentifiedImageError:
         raise ImageError(
-            f"{path} is not an image that Pillow can read. Is it really a JPEG or PNG? "
+            f"{name} is not an image that Pillow can read. Is it really a JPEG or PNG? "
             "Open it in an image viewer and export it again as PNG or JPEG."
         ) from None
     except PermissionError:
-        raise ImageError(f"{path} cannot be read (permission denied). Check the file's permissions.") from None
+        raise ImageError(f"{name} cannot be read (permission denied). Check the file's permissions.") from None
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, StyleTransferError):
             raise
-        raise ImageError(f"{path} is damaged or truncated ({error}). Download or export it again.") from None
+        raise ImageError(f"{name} is damaged or truncated ({error}). Download or export it again.") from None
     if max_size is not None and max(image.size) > max_size:
         image = resize_longer_side(image, max_size)
     return image

@@ -23,7 +23,8 @@ notebooks run in, which follows from native bf16. A kind has a short label, "Zen
 told that the CPU has no native bf16, so that the notebooks run in fp32 as on a CPU without it: a stand-in
 for such a CPU where none is at hand, whose label says so ("Zen 5 limited to AVX2 (fp32)").
 
-It prints a table with the machine (its kind, CPU model, cores, torch version) and the weights. With
+It prints a table with the machine (its kind, CPU model, cores, torch version) and the weights, and each
+notebook's time without its "Going deeper (optional)" cells (the main path, what a lesson waits for). With
 --write it stores the figures in notebooks/timings.json, the one source of the notebook times shown
 elsewhere, replacing this kind's figures for the notebooks timed and keeping every other kind's; then it
 rewrites what is made from the file: the time columns of README.md's notebook table (one per kind, headed
@@ -70,6 +71,7 @@ TEACHING = NOTEBOOK_DIR / "TEACHING.md"
 README = ROOT / "README.md"
 WEIGHTS_ENV = "STYLETRANSFER_VGG19_WEIGHTS"  # styletransfer_utils.WEIGHTS_ENV, without importing torch here
 COMMAND = "python benchmarks/time_notebooks.py"
+GOING_DEEPER = "## Going deeper (optional)"  # tests/test_notebooks.py: the heading over the optional part
 ABOUT = (
     "Seconds to run each notebook top to bottom at its defaults in a fresh kernel (kernel start included), "
     f"measured by `{COMMAND} --write`, per CPU kind: \"kinds\" maps a kind's key (microarchitecture and the "
@@ -260,6 +262,7 @@ class Measurement:
     seconds: float
     longest_cells: list[dict[str, Any]] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+    going_deeper: float = 0.0  # seconds of the code cells under "Going deeper (optional)", which a class may skip
 
 
 def kernel_environment(weights: str | None) -> dict[str, str]:
@@ -332,6 +335,15 @@ def longest_cells(notebook: Mapping[str, Any], count: int = 2) -> list[dict[str,
             for seconds, index in sorted(timed, reverse=True)[:count]]
 
 
+def going_deeper_seconds(notebook: Mapping[str, Any]) -> float:
+    """Seconds spent in the code cells after the "Going deeper (optional)" heading: what a lesson that reads
+    only the main path (Run All Above Selected Cell, at that heading) does not wait for."""
+    cells = notebook["cells"]
+    start = next((index for index, cell in enumerate(cells) if cell["cell_type"] == "markdown"
+                  and "".join(cell["source"]).startswith(GOING_DEEPER)), len(cells))
+    return sum(cell_seconds(cell) or 0.0 for cell in cells[start:] if cell["cell_type"] == "code")
+
+
 def time_notebook(path: Path, env: Mapping[str, str], timeout: int = 1800) -> Measurement:
     """Run ``path`` top to bottom in a fresh kernel, in a temporary copy of its folder with ../assets beside it.
 
@@ -355,7 +367,7 @@ def time_notebook(path: Path, env: Mapping[str, str], timeout: int = 1800) -> Me
         seconds = time.perf_counter() - start
         after = files_in(folder)
     written = sorted(name for name, stamp in after.items() if before.get(name) != stamp)
-    return Measurement(seconds, longest_cells(notebook), written)
+    return Measurement(seconds, longest_cells(notebook), written, going_deeper_seconds(notebook))
 
 
 def warm_up(env: Mapping[str, str]) -> tuple[str, str]:
@@ -666,10 +678,29 @@ def goals_block(path: Path) -> str:
     return f"{you_will_learn(path)}\n\n{graded}\n"
 
 
+def going_deeper_block(paths: Sequence[Path]) -> str:
+    """What each notebook keeps under "Going deeper (optional)": its ``###`` sub-headings, one line per
+    notebook, so that the lesson plans can say what they skip without a list that drifts."""
+    lines = []
+    for path in paths:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        headings, deeper = [], False
+        for cell in notebook["cells"]:
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            if cell["cell_type"] != "markdown":
+                continue
+            deeper = deeper or source.startswith(GOING_DEEPER)
+            headings += [line[4:].strip() for line in source.splitlines() if deeper and line.startswith("### ")]
+        listed = "; ".join(headings) if headings else "nothing (no *Going deeper* part)"
+        lines.append(f"- **{path.name[:2]} · {notebook_title(path)}**: {listed}.")
+    return "\n".join(lines) + "\n"
+
+
 def update_teaching(text: str, timings: Mapping[str, Any], folder: Path = NOTEBOOK_DIR) -> tuple[str, list[str]]:
     """TEACHING.md with its generated blocks and inline times rewritten; and what it lacks (for a warning).
 
-    Blocks are ``<!-- BEGIN generated: timings -->`` and ``<!-- BEGIN generated: goals NN_name.ipynb -->``,
+    Blocks are ``<!-- BEGIN generated: timings -->``, ``<!-- BEGIN generated: going-deeper -->`` and
+    ``<!-- BEGIN generated: goals NN_name.ipynb -->``,
     each closed by its END line. An inline ``<!-- time: 03 -->58 s<!-- /time -->`` shows notebook 03's time
     on the slowest kind that timed it (`slowest_times`), ``<!-- time: 03 KEY -->`` its time on the kind KEY;
     ``<!-- kind: slowest -->…<!-- /kind -->`` names the kinds those slowest times come from, ``<!-- kind: KEY
@@ -684,6 +715,8 @@ def update_teaching(text: str, timings: Mapping[str, Any], folder: Path = NOTEBO
         name = match["name"]
         if name == "timings":
             body = timings_block(timings, names, folder)
+        elif name == "going-deeper":
+            body = going_deeper_block([folder / name for name in names])
         elif name.startswith("goals ") and (folder / name.removeprefix("goals ")).is_file():
             body = goals_block(folder / name.removeprefix("goals "))
         else:
@@ -800,14 +833,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{describe_machine(info)} ({info['torch_threads']} torch threads), torchvision "
               f"{info['torchvision']}, Python {info['python']}")
         print(f"weights: {source}")
-        print(f"{'notebook':<40} {'seconds':>8}   slowest cell")
+        print(f"{'notebook':<40} {'seconds':>8} {'main path':>10}   slowest cell")
         measured = {}
         for path in paths:
             runs = [time_notebook(path, env, args.timeout) for _ in range(args.repeat)]
             seconds = statistics.median(run.seconds for run in runs)
             slowest = runs[-1].longest_cells[0] if runs[-1].longest_cells else None
             note = f"{slowest['seconds']:.1f} s in {slowest['section'] or 'the set-up'}" if slowest else ""
-            print(f"{path.name:<40} {seconds:8.1f}   {note}", flush=True)
+            main_path = seconds - statistics.median(run.going_deeper for run in runs)
+            print(f"{path.name:<40} {seconds:8.1f} {main_path:10.1f}   {note}", flush=True)
             for run in runs:
                 if run.written:
                     print(f"  warning: it wrote into its folder: {', '.join(run.written)}", file=sys.stderr)

@@ -20,6 +20,7 @@ cell's last expression). Every control is built from a field of
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import math
 import threading
@@ -43,12 +44,14 @@ from styletransfer_utils import (
     LossHistory,
     ParameterError,
     Settings,
+    StyleTransferError,
     StyleTransferLoss,
     StyleTransferResult,
     as_image,
     build_result,
     check_style_layer_weights,
     choose_precision,
+    load_image,
     plan_scales,
     prepare_images,
     reraise_out_of_memory,
@@ -58,7 +61,6 @@ from styletransfer_utils import (
     scale_objective,
     starting_image,
     tensor_to_image,
-    to_rgb,
     with_pooling,
 )
 
@@ -151,12 +153,13 @@ def value_of(field: dataclasses.Field, control, given: Any) -> Any:
 
 
 class ImagePicker:
-    """A dropdown of the bundled images, plus an upload button for one's own (content or style)."""
+    """A dropdown of the bundled images, plus an upload button for one's own (content or style).
+    ``messages``: the widget where the picker tells the user about an upload (the studio's readout)."""
 
-    def __init__(self, role: str, start: ImageSource) -> None:
+    def __init__(self, role: str, start: ImageSource, messages) -> None:
         import ipywidgets as widgets
 
-        self.role, self.images = role, dict(BUNDLED)
+        self.role, self.images, self.messages = role, dict(BUNDLED), messages
         if isinstance(start, Image.Image):
             self.images[GIVEN] = start
             chosen = GIVEN
@@ -172,11 +175,23 @@ class ImagePicker:
         self.widget.add_class(f"st-{role}")
 
     def _uploaded(self, change: dict) -> None:
+        """An upload is opened as a file is, by `load_image`: the same checks, the EXIF orientation, the pixel
+        limit read from the header before anything is decoded (a class shares the server's memory). One it
+        refuses leaves the choice as it was and says why in the readout: an error raised here, in a widget's
+        callback, would reach no one."""
         for item in change["new"]:
+            try:
+                image = load_image(io.BytesIO(item["content"]), name=item["name"])
+            except StyleTransferError as error:
+                self.messages.value = (f"<b>upload refused</b> (the {self.role} image is unchanged): "
+                                       f"{html.escape(str(error))}")
+                continue
             name = f"upload: {item['name']}"
-            self.images[name] = to_rgb(Image.open(io.BytesIO(bytes(item["content"]))))
+            self.images[name] = image
             self.dropdown.options = list(self.images)
             self.dropdown.value = name
+            self.messages.value = (f"The {self.role} image is now {html.escape(item['name'])}, "
+                                   f"{image.width} x {image.height} px.")
 
     def image(self) -> Image.Image:
         return as_image(self.images[self.dropdown.value], self.role)
@@ -226,8 +241,6 @@ class Studio:
         for control in [*(self.controls[name] for name in LIVE_SETTINGS if name in self.controls),
                         *self.layer_weights.values()]:
             control.observe(self._weights_changed, "value")
-        self.content = ImagePicker("content", content)
-        self.style = ImagePicker("style", style)
         self.save_folder = widgets.Text(value=str(save_folder), description="save to",
                                         style={"description_width": "9em"}, layout=widgets.Layout(width="27em"))
 
@@ -255,6 +268,8 @@ class Studio:
                         layout=widgets.Layout(width="384px"))
         self.shares = view(widgets.HTML, "st-shares", value="")
         self.history_strip = view(widgets.HBox, "st-history", children=[])
+        self.content = ImagePicker("content", content, self.readout)
+        self.style = ImagePicker("style", style, self.readout)
         heading = widgets.HTML(f"<b>Weights</b>: {getattr(model, 'weights_source', 'given by the caller')}. "
                                "α, β, TV and the layer weights act during a run.")
         live = [self.controls[name] for name in LIVE_SETTINGS if name in self.controls]

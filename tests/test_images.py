@@ -42,6 +42,41 @@ def test_exif_orientation_is_applied(tmp_path):
     assert array[0, -1].sum() < array[-1, 0].sum()
 
 
+def test_a_file_object_loads_as_its_file_does(tmp_path):
+    """Bytes that were never a file (the studio's upload) get the same decoding: EXIF orientation, RGB, max_size."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = save(gradient_image(60, 30), tmp_path / "phone.jpg", exif=exif, quality=95)
+    from_bytes = st.load_image(io.BytesIO(path.read_bytes()), max_size=40)
+    assert from_bytes.size == (20, 40)
+    assert np.array_equal(np.asarray(from_bytes), np.asarray(st.load_image(path, max_size=40)))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "notes.png is empty"), (b"these are my holiday notes", "notes.png is not an image")],
+    ids=["empty", "text-as-png"],
+)
+def test_a_file_object_is_checked_and_named_as_a_file_is(data, message):
+    """The messages name what the caller calls the bytes (an upload's file name), not a path."""
+    with pytest.raises(st.ImageError, match=f"^{message}"):
+        st.load_image(io.BytesIO(data), name="notes.png")
+
+
+def test_a_file_object_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
+    """The header alone decides, as for a path (the limit lowered, so a small picture is over it)."""
+    from PIL import ImageFile
+
+    decoded, load = [], ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or load(self))
+    monkeypatch.setattr(st, "MAX_IMAGE_PIXELS", 1000)
+    buffer = io.BytesIO()
+    gradient_image(40, 30).save(buffer, format="PNG")
+    with pytest.raises(st.ImageError, match="the file given claims to be 40 x 30 pixels"):
+        st.load_image(buffer)
+    assert decoded == []
+
+
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "1", "I;16", "I"])
 def test_every_mode_becomes_rgb(tmp_path, mode):
     """Grey, palette, transparent, CMYK and 16-bit files all load as 8-bit RGB."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
 import threading
 import time
 
+import numpy as np
 import pytest
+from PIL import Image, ImageFile
 
 import styletransfer_utils as st
+from conftest import gradient_image
 
 pytest.importorskip("ipywidgets")
 from styletransfer_tools.studio import LIVE_SETTINGS, MODEL_SETTINGS, READOUT_CHARS, Studio  # noqa: E402
@@ -210,6 +214,54 @@ def test_errors_show_in_the_readout_and_reach_wait(studio):
     with pytest.raises(st.ImageError):
         studio.wait(60)
     assert "error" in studio.readout.value and not studio.run_button.disabled
+
+
+def upload(picker, name: str, data: bytes) -> None:
+    """What the browser does when a file is chosen: it sets the FileUpload's value, as a kernel message."""
+    picker.upload.set_state({"value": [{"name": name, "type": "image/png", "size": len(data),
+                                        "content": memoryview(data), "last_modified": 0}]})
+
+
+def encoded(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+def test_an_upload_that_is_not_an_image_is_refused_in_the_readout(studio):
+    """A text file named .png: the readout says why, naming the file; nothing is raised out of the widget's
+    callback, and the content stays what it was."""
+    before = studio.content.dropdown.value
+    upload(studio.content, "notes.png", b"these are my holiday notes")
+    assert "upload refused" in studio.readout.value
+    assert "notes.png is not an image that Pillow can read" in studio.readout.value
+    assert studio.content.dropdown.value == before and "upload: notes.png" not in studio.content.images
+
+
+def test_an_upload_comes_out_upright_as_its_file_does(studio, tmp_path):
+    """A phone photo stored sideways with EXIF orientation 6 is uploaded upright: what load_image gives."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encoded(gradient_image(60, 30), "JPEG", exif=exif, quality=95)
+    (tmp_path / "phone.jpg").write_bytes(data)
+    upload(studio.style, "phone.jpg", data)
+    assert studio.style.dropdown.value == "upload: phone.jpg"
+    uploaded = studio.style.image()
+    assert uploaded.size == (30, 60)
+    assert np.array_equal(np.asarray(uploaded), np.asarray(st.load_image(tmp_path / "phone.jpg")))
+    assert "phone.jpg, 30 x 60 px" in studio.readout.value
+
+
+def test_an_upload_with_too_many_pixels_is_refused_before_decoding(studio, monkeypatch):
+    """The header alone decides, as for a file (the limit is lowered so that a small PNG is over it)."""
+    monkeypatch.setattr(st, "MAX_IMAGE_PIXELS", 1000)
+    decoded, load = [], ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or load(self))
+    before = studio.style.dropdown.value
+    upload(studio.style, "huge.png", encoded(gradient_image(40, 30), "PNG"))
+    assert decoded == []
+    assert "huge.png claims to be 40 x 30 pixels" in studio.readout.value
+    assert "decompression bomb" in studio.readout.value and studio.style.dropdown.value == before
 
 
 def test_bundled_images_are_offered(studio):

@@ -135,7 +135,7 @@ def you_will_learn(path: Path) -> str:
 
 def lesson_rows(text: str) -> list[tuple[int, int, str]]:
     """(first minute, last minute, row) of the lesson plan's table: rows that start with 'a–b'."""
-    section = text.split("## A 50-minute lesson", 1)[1]
+    section = text.split("### A 50-minute lesson", 1)[1].split("\n### ", 1)[0]
     return [(int(start), int(end), row)
             for start, end, row in ((m[1], m[2], m[0]) for m in re.finditer(r"^\| (\d+)–(\d+) \|.*$", section, re.M))]
 
@@ -242,19 +242,21 @@ def test_teaching_has_every_notebooks_goals():
 
 
 def test_lesson_plan_adds_up():
-    """The 50-minute plan: blocks from 0 to 50 without gaps, and each block's machine time (the slowest kind's)
-    fits in it."""
-    rows = lesson_rows(TEACHING.read_text(encoding="utf-8"))
+    """The 50-minute plan: blocks from 0 to 50 without gaps, and each block's machine time (its last column:
+    the slowest kind's, at the class settings the plans name) fits in it, with time to spare for the work."""
+    text = TEACHING.read_text(encoding="utf-8")
+    rows = lesson_rows(text)
     assert rows and rows[0][0] == 0 and rows[-1][1] == 50
     for (_, end), (start, _) in zip(((r[0], r[1]) for r in rows), ((r[0], r[1]) for r in rows[1:]), strict=False):
         assert start == end, "the lesson's blocks should follow each other"
     timed = 0
     for start, end, row in rows:
-        seconds = [int(value[:-2]) for _, value in teaching_inline_times(row) if re.fullmatch(r"\d+ s", value)]
-        assert sum(seconds) <= (end - start) * 60, f"the machine needs {sum(seconds)} s in minutes {start}–{end}"
+        machine = row.strip().strip("|").split("|")[-1]
+        seconds = [int(value) for value in re.findall(r"(\d+) s\b", machine)]
+        assert sum(seconds) <= (end - start) * 60 / 2, f"the machine needs {sum(seconds)} s in minutes {start}–{end}"
         timed += len(seconds)
-    if TIMINGS.is_file():
-        assert timed, "no measured time in the lesson plan"
+    assert timed, "no measured time in the lesson plan"
+    assert "STYLETRANSFER_SIZE=128 STYLETRANSFER_STEPS=40" in text.split("## Plans for a class", 1)[1]
 
 
 # -----------------------------------------------------------------------------
@@ -384,14 +386,15 @@ def test_readme_update_changes_only_the_time_columns():
     before, after = text.split("\n"), updated.split("\n")
     assert len(before) == len(after)
     changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
-    assert len(changed) == len(listed) + 2  # the header, the separator and the notebook rows
+    rows = [pair for pair in changed if re.match(r"\| \d\d \|", pair[0])]
+    assert len(rows) == len(listed) and len(changed) - len(rows) in (0, 2)  # the header and separator, if new
 
     def without_times(line: str, count: int) -> list[str]:  # the cells, less the last ``count`` (the times)
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         return cells[:len(cells) - count]
 
-    for old, new in changed:
-        assert without_times(old, 1) == without_times(new, 2)
+    for old, new in changed:  # the file has a column per kind in timings.json; the fake, two
+        assert without_times(old, len(timings()["kinds"])) == without_times(new, 2)
     again = time_notebooks.update_readme_times(updated, timings())[0]
     assert again == time_notebooks.update_readme_times(text, timings())[0]  # back to the file's kinds
 
@@ -432,7 +435,9 @@ def test_teaching_update_round_trip():
         if number in slowest:
             assert value == slowest[number]
     assert teaching_inline_kind_times(updated) == [("00", "zen5-bf16", "101 s")]
-    assert teaching_kind_names(updated) == [("slowest", "Zen 2, AVX2 only (fp32)"), ("zen5-bf16", "Zen 5, native bf16")]
+    names = teaching_kind_names(updated)
+    assert names[-2:] == [("slowest", "Zen 2, AVX2 only (fp32)"), ("zen5-bf16", "Zen 5, native bf16")]
+    assert {label for key, label in names if key == "slowest"} == {"Zen 2, AVX2 only (fp32)"}
     block = generated_blocks(updated)["timings"]
     total5, total2 = (sum(base + index for index in range(len(present))) for base in (100.5, 250.5))
     assert (f"together: {time_notebooks.shown(total5)} ({total5 / 60:.1f} minutes) on Zen 5, native bf16; "
@@ -535,3 +540,28 @@ def test_a_shrunk_class_is_timed_but_never_written():
     with pytest.raises(SystemExit) as exit_info:
         time_notebooks.main(["00", "--size", "64", "--write"])
     assert exit_info.value.code == 2
+
+
+def test_going_deeper_seconds_counts_only_the_optional_part():
+    def code(seconds):
+        return {"cell_type": "code", "source": "", "metadata": {"execution": {
+            "iopub.execute_input": "2026-12-03T10:00:00.000000Z",
+            "shell.execute_reply": f"2026-12-03T10:00:{seconds:02d}.000000Z"}}}
+
+    heading = {"cell_type": "markdown", "source": time_notebooks.GOING_DEEPER + "\n\nWhat it adds.", "metadata": {}}
+    notebook = {"cells": [code(5), heading, code(2), code(3)]}
+    assert time_notebooks.going_deeper_seconds(notebook) == pytest.approx(5.0)
+    assert time_notebooks.going_deeper_seconds({"cells": [code(4)]}) == 0
+
+
+def test_the_going_deeper_block_lists_each_notebooks_optional_parts(tmp_path):
+    cells = [{"cell_type": "markdown", "source": "# 07 · A title\n\n### Not optional", "metadata": {}},
+             {"cell_type": "markdown", "source": time_notebooks.GOING_DEEPER + "\n\n### First part", "metadata": {}},
+             {"cell_type": "code", "source": "### a comment, not a heading", "metadata": {}},
+             {"cell_type": "markdown", "source": "### Second part\n\ntext", "metadata": {}}]
+    path = tmp_path / "07_a.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    bare = tmp_path / "08_b.ipynb"
+    bare.write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "# 08 · B", "metadata": {}}]}))
+    assert time_notebooks.going_deeper_block([path, bare]) == (
+        "- **07 · A title**: First part; Second part.\n- **08 · B**: nothing (no *Going deeper* part).\n")
