@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import io
 import math
 import numbers
 import os
@@ -163,7 +164,7 @@ def byte_count(file: Path | BinaryIO) -> int:
     return file.seek(0, os.SEEK_END)
 
 
-def load_image(file: str | os.PathLike | BinaryIO, max_size: int | None = None, background: str = "white", *,
+def load_image(file: str | os.PathLike | bytes | BinaryIO, max_size: int | None = None, background: str = "white", *,
                name: str | None = None) -> Image.Image:
     """Open an image file as an upright RGB picture, optionally shrunk so its longer side is ``max_size``.
 
@@ -172,11 +173,10 @@ def load_image(file: str | os.PathLike | BinaryIO, max_size: int | None = None, 
     CMYK and 16-bit images all become 8-bit RGB. The size in the file's header
     is checked before any pixel is decoded.
 
-    ``file`` is a path, or a binary file object that can seek, such as
-    ``io.BytesIO(data)``: an image that was never saved to disk (the studio's
-    upload) then gets the same checks and the same decoding as a file. The
-    messages call it ``name``: by default the path, or the file object's own
-    ``name`` if it has one (an open file does). Introduced in notebook 01.
+    ``file`` is a path, an image's bytes or a binary file object that can seek:
+    an image never saved to disk (the studio's upload) gets the same checks and
+    decoding as a file. Messages call it ``name`` (default: the path, or the
+    file object's own name). Introduced in notebook 01.
     """
     if max_size is not None:
         check_number("max_size", max_size, integer=True, at_least=1)
@@ -187,8 +187,12 @@ def load_image(file: str | os.PathLike | BinaryIO, max_size: int | None = None, 
             raise ImageError(f"No file at {name}. Check the path (it is relative to {Path.cwd()}).")
         if file.is_dir():
             raise ImageError(f"{name} is a folder, not an image. Give the path of one image file.")
-    else:
+    elif isinstance(file, (bytes, bytearray, memoryview)):
+        file, name = io.BytesIO(file), name or "the image given"  # an upload's content
+    elif hasattr(file, "read") and hasattr(file, "seek"):
         name = name or str(getattr(file, "name", "the file given"))
+    else:
+        raise ImageError(f"load_image needs a path, bytes or a binary file object, got {type(file).__name__}.")
     if byte_count(file) == 0:
         raise ImageError(f"{name} is empty (0 bytes). Copy or download the image again.")
     try:
@@ -1295,8 +1299,13 @@ def check_resume_state(state: Any, images: RunImages) -> None:
         raise ParameterError(f"was made for a picture of {width} x {height} px, not of this photo's shape "
                              f"({photo_width} x {photo_height} px): resume with the photo it was made from.",
                              name="resume")
-    photo, fingerprint = state.get("photo"), photo_fingerprint(images.photo)  # older states have no "photo"
-    if isinstance(photo, Tensor) and (photo.shape != fingerprint.shape or (photo - fingerprint).abs().mean() > 0.05):
+    if "photo" not in state:  # states saved before the fingerprint: the shape check above is all there is
+        return
+    photo, fingerprint = state["photo"], photo_fingerprint(images.photo)
+    if not (isinstance(photo, Tensor) and photo.shape == fingerprint.shape and photo.is_floating_point()):
+        raise ParameterError("holds a damaged fingerprint of its photo (a 16 x 16 float tensor is needed).",
+                             name="resume")
+    if not (photo - fingerprint).abs().mean() <= 0.05:  # NaN is "not close" too
         raise ParameterError("was made from another photo of the same shape (their grey levels differ): resume "
                              "with the photo it was made from.", name="resume")
 

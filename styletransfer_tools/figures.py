@@ -6,7 +6,8 @@
 
 The README opens with ``result.jpg``, and notebooks 00, 03, 04 and 06 show theirs beside the reader's
 own run. Each figure is made by the code its notebook runs (`stylize`, `textures_from_noise`,
-`reconstructions_from_noise`, `figure3_grid`), at that notebook's size and step count unless --size and
+`reconstructions_from_noise`, `figure3_grid`), at that notebook's size and step count (``result.jpg`` at
+`stylize`'s own defaults, 384 px, where notebook 00 runs a small 160 px version) unless --size and
 --steps say otherwise (a test draws all four at 32 px), and its title names the weights: --label, else
 `load_vgg19`'s description. The bundled copies were made with the VGG16 stand-in features
 (../shared/tools/real_features.py); with torchvision's real weights, where there is internet:
@@ -60,8 +61,9 @@ def draw_result(model: nn.Module, size: int, steps: int, label: str) -> Any:
     result = stylize(photo, painting, model=model, size=size, steps=steps)
     print(f"  total loss {result.history.total[0]:.3g} -> {result.best_loss:.3g}")
     figure = show_images([photo, painting, result.best_image], ["photo (content)", "painting (style)", "result"])
-    return titled(figure, f"stylize at its defaults: {size} px, {steps} {result.settings.optimizer} steps, "
-                  "coarse to fine", label)
+    scales = len(dict.fromkeys(result.history.size))
+    return titled(figure, f"stylize: {size} px, {steps} {result.settings.optimizer} steps over {scales} "
+                  f"scale{'s' * (scales > 1)}", label)
 
 
 def draw_textures(model: nn.Module, size: int, steps: int, label: str) -> Any:
@@ -108,7 +110,7 @@ class Reference:
     draw: Callable[[nn.Module, int, int, str], Any]  # (model, size, steps, label) -> a titled figure
 
 
-FIGURES = {  # file name in docs/figures/ -> how it is made (the notebooks' own defaults)
+FIGURES = {  # file name in docs/figures/ -> how it is made: the notebooks' own defaults, stylize's for result.jpg
     "result.jpg": Reference("00 and the README", Settings().size, Settings().steps, draw_result),
     "textures.jpg": Reference("03_gram_matrices", 256, 120, draw_textures),
     "reconstructions.jpg": Reference("04_building_the_losses", 192, 150, draw_reconstructions),
@@ -119,7 +121,15 @@ FIGURES = {  # file name in docs/figures/ -> how it is made (the notebooks' own 
 def draw(name: str, model: nn.Module, label: str, size: int | None = None, steps: int | None = None) -> Any:
     """The figure ``name`` of `FIGURES`, titled with what it shows and the weights that made it (``label``)."""
     reference = FIGURES[name]
-    return reference.draw(model, size or reference.size, steps or reference.steps, label)
+    return reference.draw(model, reference.size if size is None else size,
+                          reference.steps if steps is None else steps, label)
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--size 0`` must not mean "the default")."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "figures",
                         help="the folder to write into (default: docs/figures)")
     parser.add_argument("--only", nargs="+", choices=list(FIGURES), default=list(FIGURES), help="some figures only")
-    parser.add_argument("--size", type=int, help="longer side of every run, px (default: each notebook's)")
-    parser.add_argument("--steps", type=int, help="steps of every run (default: each notebook's)")
+    parser.add_argument("--size", type=positive, help="longer side of every run, px (default: each notebook's)")
+    parser.add_argument("--steps", type=positive, help="steps of every run (default: each notebook's)")
     args = parser.parse_args(argv)
     try:
         for name in args.only:

@@ -83,6 +83,8 @@ def show_images(
     in rows of that many, each image in a cell as wide as the widest needs."""
     pictures = [tensor_to_image(im) if isinstance(im, Tensor) else im for im in images]
     widths = [p.width / p.height for p in pictures]
+    if columns is not None:
+        check_number("columns", columns, integer=True, at_least=1)
     title_room = 0.45 if titles is not None else 0  # inches for two lines of title above each image
     if columns is None or columns >= len(pictures):
         figure = _new_figure(height * sum(widths) + 0.2 * len(pictures), height + title_room)

@@ -6,6 +6,7 @@ cases live in test_weights.py, the parameter cases in test_stylize.py).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -484,6 +485,13 @@ def test_a_state_made_from_another_photo_of_the_same_shape_is_refused(model, con
         st.stylize(other, style_image, model=model, size=32, steps=1, resume=state)
     older = {key: value for key, value in state.items() if key != "photo"}  # a state saved before fingerprints
     assert st.stylize(content_image, style_image, model=model, size=32, steps=1, resume=older).steps_run == 1
+
+
+@pytest.mark.parametrize("photo", ["not a tensor", torch.zeros(4, 4), torch.full((16, 16), math.nan)])
+def test_a_damaged_photo_fingerprint_is_refused(photo, model, content_image, style_image):
+    state = {**resume_state(model, content_image, style_image), "photo": photo}
+    with pytest.raises(st.ParameterError, match="damaged fingerprint|another photo of the same shape"):
+        st.stylize(content_image, style_image, model=model, size=32, steps=1, resume=state)
 
 
 def test_a_dropped_optimiser_state_is_said_aloud(model, content_image, style_image):

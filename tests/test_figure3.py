@@ -1,4 +1,4 @@
-"""The paper's Figure 3 recomputed (notebook 06, benchmarks/figure3_grid.py): the right runs, labelled."""
+"""The paper's Figure 3 recomputed (notebook 06, `make figures`): the right runs, labelled."""
 
 from __future__ import annotations
 

@@ -31,6 +31,13 @@ def test_make_figures_draws_every_reference_at_a_tiny_size(tmp_path, monkeypatch
     assert "up to relu5_1: style error" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flag", ["--size", "--steps"])
+def test_a_size_or_step_count_of_zero_is_refused_not_taken_for_the_default(flag, capsys):
+    with pytest.raises(SystemExit):
+        figures.main(["--weights", "random", flag, "0"])
+    assert "must be a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
 def test_the_default_label_is_where_the_weights_came_from(tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "save_figure", lambda figure, path, dpi: titles.append(figure.get_suptitle()))
     titles = []
@@ -42,7 +49,8 @@ def test_the_default_label_is_where_the_weights_came_from(tmp_path, monkeypatch)
 @pytest.mark.parametrize(("arguments", "says"),
                          [(["--out", "/no/such/folder"], "the folder /no/such/folder does not exist"),
                           (["--weights", "/no/such.pth"], "No weights file at /no/such.pth")])
-def test_bad_input_is_refused_before_any_run(arguments, says, tmp_path, capsys):
+def test_bad_input_is_refused_before_any_run(arguments, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(figures, "draw", lambda *args: pytest.fail("a figure was drawn"))
     assert figures.main(["--weights", "random", "--out", str(tmp_path), *arguments]) == 2
     assert says in capsys.readouterr().err
 

@@ -180,3 +180,11 @@ def test_bad_max_size(tmp_path, content_image):
 def test_image_to_tensor_refuses_non_images():
     with pytest.raises(st.ImageError, match="load_image"):
         st.image_to_tensor(io.BytesIO(b"not an image"))
+
+
+def test_load_image_takes_bytes_and_refuses_what_it_cannot_read(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (20, 10), "red").save(path)
+    assert st.load_image(path.read_bytes()).size == (20, 10)
+    with pytest.raises(st.ImageError, match="needs a path, bytes or a binary file object, got int"):
+        st.load_image(5)

@@ -535,11 +535,12 @@ def test_time_notebook_runs_a_fresh_kernel_at_defaults_in_a_copy(tmp_path):
     assert len(measurement.longest_cells) == 2 and all(c["seconds"] >= 0 for c in measurement.longest_cells)
 
 
-def test_a_shrunk_class_is_timed_but_never_written():
+def test_a_shrunk_class_is_timed_but_never_written(capsys):
     """--size/--steps time the notebooks as a teacher shrinks them; timings.json keeps the defaults' times."""
     with pytest.raises(SystemExit) as exit_info:
         time_notebooks.main(["00", "--size", "64", "--write"])
     assert exit_info.value.code == 2
+    assert "cannot be combined with --write" in capsys.readouterr().err
 
 
 def test_going_deeper_seconds_counts_only_the_optional_part():
