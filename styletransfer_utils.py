@@ -1164,10 +1164,10 @@ def match_colors(image: Image.Image, target: Image.Image, luminance_only: bool =
 
 
 def as_image(source: ImageSource, role: str, background: str = "white") -> Image.Image:
-    """A path or a PIL image (content, style, mask or init), as an RGB PIL image (transparency flattened
-    onto ``background``)."""
+    """A path or a PIL image (content, style, mask or init), as an upright RGB PIL image (transparency
+    flattened onto ``background``): a PIL image from ``Image.open`` gets its EXIF orientation, as a file does."""
     if isinstance(source, Image.Image):
-        return to_rgb(source, background)
+        return to_rgb(ImageOps.exif_transpose(source), background)
     if isinstance(source, (str, os.PathLike)):
         return load_image(source, background=background)
     raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")

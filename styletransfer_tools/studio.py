@@ -75,6 +75,7 @@ SLIDERS = {"size": ("linear", 32, 768, 16), "steps": ("linear", 1, 1000, 1), "co
 LAYER_RANGE = (-2, 2)  # layer sliders: powers of ten; their left end stands for 0 (the layer is off)
 # A slider's readout is at least 72 px wide in ipywidgets (--jp-widgets-inline-width-tiny); 7 characters fit.
 READOUT_CHARS = 7
+MAX_UPLOAD_BYTES = 25 * 2**20  # an upload's bytes stay in the kernel, on a server a class shares
 BUNDLED = {path.name: path for path in sorted(ASSETS_DIR.glob("*")) if path.suffix.lower() in (".jpg", ".png")}
 
 
@@ -180,6 +181,12 @@ class ImagePicker:
         refuses leaves the choice as it was and says why in the readout: an error raised here, in a widget's
         callback, would reach no one."""
         for item in change["new"]:
+            if len(item["content"]) > MAX_UPLOAD_BYTES:
+                self.messages.value = (f"<b>upload refused</b> (the {self.role} image is unchanged): "
+                                       f"{html.escape(item['name'])} is {len(item['content']) / 2**20:.1f} MiB, more "
+                                       f"than the {MAX_UPLOAD_BYTES / 2**20:.0f} MiB an upload may be on a server a "
+                                       "class shares. Save a smaller copy (a JPEG), or give its path in code.")
+                continue
             try:
                 image = load_image(io.BytesIO(item["content"]), name=item["name"])
             except StyleTransferError as error:

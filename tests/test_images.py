@@ -188,3 +188,15 @@ def test_load_image_takes_bytes_and_refuses_what_it_cannot_read(tmp_path):
     assert st.load_image(path.read_bytes()).size == (20, 10)
     with pytest.raises(st.ImageError, match="needs a path, bytes or a binary file object, got int"):
         st.load_image(5)
+
+
+def test_a_pil_image_from_image_open_is_turned_upright_as_a_file_is(tmp_path):
+    """stylize(Image.open(phone_photo), ...) sees the photo the right way up, as load_image(path) does."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = save(gradient_image(60, 30), tmp_path / "phone.jpg", exif=exif, quality=95)
+    with Image.open(path) as opened:
+        upright = st.as_image(opened, "content")
+    assert upright.size == (30, 60)
+    assert np.array_equal(np.asarray(upright), np.asarray(st.load_image(path)))
+    assert st.as_image(st.load_image(path), "content").size == (30, 60)  # not turned twice

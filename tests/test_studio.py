@@ -17,6 +17,7 @@ import styletransfer_utils as st
 from conftest import gradient_image
 
 pytest.importorskip("ipywidgets")
+from styletransfer_tools import studio as studio_module  # noqa: E402
 from styletransfer_tools.studio import LIVE_SETTINGS, MODEL_SETTINGS, READOUT_CHARS, Studio  # noqa: E402
 
 
@@ -271,3 +272,13 @@ def test_bundled_images_are_offered(studio):
 def test_live_and_model_settings_are_fields():
     names = {f.name for f in st.dataclasses.fields(st.Settings)}
     assert set(LIVE_SETTINGS) <= names and set(MODEL_SETTINGS) <= names
+
+
+def test_an_upload_larger_than_the_limit_is_refused_before_it_is_opened(studio, monkeypatch):
+    """A shared server keeps each upload's bytes in a kernel: past MAX_UPLOAD_BYTES it is refused, named, unopened."""
+    monkeypatch.setattr(studio_module, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setattr(studio_module, "load_image", lambda *a, **k: pytest.fail("the upload was opened"))
+    before = studio.style.dropdown.value
+    upload(studio.style, "huge.jpg", bytes(2000))
+    assert "huge.jpg is 0.0 MiB, more than the 0 MiB an upload may be" in studio.readout.value
+    assert studio.style.dropdown.value == before
