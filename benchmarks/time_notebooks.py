@@ -335,13 +335,18 @@ def longest_cells(notebook: Mapping[str, Any], count: int = 2) -> list[dict[str,
             for seconds, index in sorted(timed, reverse=True)[:count]]
 
 
-def going_deeper_seconds(notebook: Mapping[str, Any]) -> float:
-    """Seconds spent in the code cells after the "Going deeper (optional)" heading: what a lesson that reads
-    only the main path (Run All Above Selected Cell, at that heading) does not wait for."""
+def going_deeper_cells(notebook: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The cells from the "Going deeper (optional)" heading on (none where a notebook has no such part)."""
     cells = notebook["cells"]
     start = next((index for index, cell in enumerate(cells) if cell["cell_type"] == "markdown"
                   and "".join(cell["source"]).startswith(GOING_DEEPER)), len(cells))
-    return sum(cell_seconds(cell) or 0.0 for cell in cells[start:] if cell["cell_type"] == "code")
+    return cells[start:]
+
+
+def going_deeper_seconds(notebook: Mapping[str, Any]) -> float:
+    """Seconds spent in the code cells after the "Going deeper (optional)" heading: what a lesson that reads
+    only the main path (Run All Above Selected Cell, at that heading) does not wait for."""
+    return sum(cell_seconds(cell) or 0.0 for cell in going_deeper_cells(notebook) if cell["cell_type"] == "code")
 
 
 def time_notebook(path: Path, env: Mapping[str, str], timeout: int = 1800) -> Measurement:
@@ -684,13 +689,8 @@ def going_deeper_block(paths: Sequence[Path]) -> str:
     lines = []
     for path in paths:
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        headings, deeper = [], False
-        for cell in notebook["cells"]:
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            if cell["cell_type"] != "markdown":
-                continue
-            deeper = deeper or source.startswith(GOING_DEEPER)
-            headings += [line[4:].strip() for line in source.splitlines() if deeper and line.startswith("### ")]
+        headings = [line[4:].strip() for cell in going_deeper_cells(notebook) if cell["cell_type"] == "markdown"
+                    for line in "".join(cell["source"]).splitlines() if line.startswith("### ")]
         listed = "; ".join(headings) if headings else "nothing (no *Going deeper* part)"
         lines.append(f"- **{path.name[:2]} · {notebook_title(path)}**: {listed}.")
     return "\n".join(lines) + "\n"

@@ -182,16 +182,14 @@ class ImagePicker:
         callback, would reach no one."""
         for item in change["new"]:
             if len(item["content"]) > MAX_UPLOAD_BYTES:
-                self.messages.value = (f"<b>upload refused</b> (the {self.role} image is unchanged): "
-                                       f"{html.escape(item['name'])} is {len(item['content']) / 2**20:.1f} MiB, more "
-                                       f"than the {MAX_UPLOAD_BYTES / 2**20:.0f} MiB an upload may be on a server a "
-                                       "class shares. Save a smaller copy (a JPEG), or give its path in code.")
+                self._refuse(f"{item['name']} is {len(item['content']) / 2**20:.1f} MiB, more than the "
+                             f"{MAX_UPLOAD_BYTES / 2**20:.0f} MiB an upload may be on a server a class shares. "
+                             "Save a smaller copy (a JPEG), or give its path in code.")
                 continue
             try:
                 image = load_image(io.BytesIO(item["content"]), name=item["name"])
             except StyleTransferError as error:
-                self.messages.value = (f"<b>upload refused</b> (the {self.role} image is unchanged): "
-                                       f"{html.escape(str(error))}")
+                self._refuse(str(error))
                 continue
             name = f"upload: {item['name']}"
             self.images[name] = image
@@ -199,6 +197,10 @@ class ImagePicker:
             self.dropdown.value = name
             self.messages.value = (f"The {self.role} image is now {html.escape(item['name'])}, "
                                    f"{image.width} x {image.height} px.")
+
+    def _refuse(self, reason: str) -> None:
+        """Say in the readout why an upload was not taken; the choice stays as it was."""
+        self.messages.value = f"<b>upload refused</b> (the {self.role} image is unchanged): {html.escape(reason)}"
 
     def image(self) -> Image.Image:
         return as_image(self.images[self.dropdown.value], self.role)
