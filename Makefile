@@ -3,7 +3,8 @@
 #   make test   set up, then run every test, the notebooks included (what CI runs)
 #   make check  set up, then run the unit tests only (no notebooks, browser or slow tests): while working
 #   make lab    set up, then open the notebooks in JupyterLab
-#   make student  write the student edition of the notebooks into student/ (see README.md)
+#   make student    build the nbgrader assignments in course/: source and release versions (classroom/README.md)
+#   make autograde  grade the submissions collected in course/submitted/ and write feedback
 #   make figures  redraw the reference pictures in docs/figures/: make figures WEIGHTS=PATH LABEL="what they are"
 # Set-up is a virtual environment in .venv with requirements.txt and this
 # project installed in editable mode; it is redone when either file changes.
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 WEIGHTS ?= imagenet
 LABEL ?=
 
-.PHONY: setup run test check lab lint benchmark quality student figures clean
+.PHONY: setup run test check lab lint benchmark quality student autograde figures clean
 
 setup: $(STAMP)
 
@@ -25,6 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
+# configurable-http-proxy, plain JupyterHub's proxy (classroom/README.md), from npm into .venv/node
+	if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0 \
+		|| echo "npm install configurable-http-proxy failed: tests/test_hub.py will be skipped"; \
+	else echo "npm not found: configurable-http-proxy not installed, tests/test_hub.py will be skipped"; fi
 	touch $(STAMP)
 
 run: setup
@@ -53,7 +59,10 @@ figures: setup
 	$(BIN)/python -m styletransfer_tools.figures --weights "$(WEIGHTS)" --label "$(LABEL)" $(ARGS)
 
 student: setup
-	$(BIN)/python -m styletransfer_tools.student $(ARGS)
+	$(BIN)/python -m styletransfer_tools.assignments build $(ARGS)
+
+autograde: setup
+	$(BIN)/python -m styletransfer_tools.assignments autograde $(ARGS)
 
 clean:
-	rm -rf $(VENV) outputs build *.egg-info
+	rm -rf $(VENV) outputs build course *.egg-info

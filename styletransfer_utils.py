@@ -1355,9 +1355,13 @@ def starting_image(previous: Tensor | None, objective: StyleTransferLoss, settin
 def run_scale(objective: StyleTransferLoss, image: Tensor, settings: Settings, steps: int, history: LossHistory,
               *, callback: Callback | None = None, stop: StopFlag | None = None,
               optimizer_state: dict | None = None) -> OptimizationRun:
-    """Step 5: `optimize` at one scale, its steps counted on from the scales before (in ``history``)."""
-    return optimize(objective, image, steps=steps, optimizer=settings.optimizer, lr=settings.lr, callback=callback,
-                    stop=stop, first_step=len(history), history=history, optimizer_state=optimizer_state)
+    """Step 5: `optimize` at one scale, its steps counted on from the scales before (in ``history``). What other
+    work freed goes back to the system before it, and what it freed after it (`release_freed_memory`)."""
+    release_freed_memory(image, between_runs=True)
+    run = optimize(objective, image, steps=steps, optimizer=settings.optimizer, lr=settings.lr, callback=callback,
+                   stop=stop, first_step=len(history), history=history, optimizer_state=optimizer_state)
+    release_freed_memory(image, between_runs=True)
+    return run
 
 
 def reraise_out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> NoReturn:
@@ -1639,7 +1643,7 @@ class GramMatrix(torch.autograd.Function):
         return result
 
 
-# Memory: give freed pages back to the operating system after a large step.
+# Memory: give freed pages back to the operating system after a large step, and around every run.
 try:  # glibc (Linux); other C libraries give freed memory back by themselves or not at all
     _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):
@@ -1649,11 +1653,16 @@ except (OSError, AttributeError):
 RELEASE_FROM_PIXELS = 2**19  # images from about 724 x 724 px up
 
 
-def release_freed_memory(image: Tensor) -> None:
-    """After a step on a large ``image``, hand the memory freed during it back to the operating system: glibc
-    keeps the scattered blocks of a large step for reuse, which raised the peak (README, High resolution).
-    Not for small images, where the pages are faulted in again at once; elsewhere than glibc, nothing."""
-    if _malloc_trim is not None and image.device.type == "cpu" and image[0, 0].numel() >= RELEASE_FROM_PIXELS:
+def release_freed_memory(image: Tensor, *, between_runs: bool = False) -> None:
+    """Hand memory freed earlier back to the operating system, where glibc keeps freed blocks for reuse:
+    after each step on a large ``image`` (the scattered blocks of a large step raised the peak: README, High
+    resolution), and before and after each run at any size (``between_runs``). Each thread keeps its own
+    freed blocks (one arena each): without that, a run in another thread (the studio's) or after other work
+    (drawing figures) could not reuse them, and each run's working memory stayed counted on top of the next
+    one's. Not after the steps of small images, where the pages are faulted in again at once; elsewhere than
+    glibc, nothing."""
+    large = image[0, 0].numel() >= RELEASE_FROM_PIXELS
+    if _malloc_trim is not None and image.device.type == "cpu" and (large or between_runs):
         _malloc_trim(0)
 
 

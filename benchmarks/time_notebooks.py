@@ -614,11 +614,11 @@ def you_will_learn(path: Path) -> str:
     return ""
 
 
-def exercises(path: Path) -> list[str]:
-    """The ``def NAME_by_hand`` exercises that the student edition blanks and the autograder checks."""
-    from styletransfer_tools.student import find_definitions
+def exercises(path: Path) -> tuple[list[str], int]:
+    """The ``def NAME_by_hand`` functions that the assignments grade, and how many written exercises there are."""
+    from styletransfer_tools.assignments import coded_exercises, count_written_exercises, read_notebook
 
-    return [definition.name for definition in find_definitions(path)]
+    return coded_exercises(path), count_written_exercises(read_notebook(path))
 
 
 def timings_block(timings: Mapping[str, Any], names: Sequence[str], folder: Path = NOTEBOOK_DIR) -> str:
@@ -677,10 +677,11 @@ def notebook_title(path: Path) -> str:
 
 def goals_block(path: Path) -> str:
     """A notebook's learning goals, copied from its "You will learn" cell, and its autograded exercises."""
-    names = exercises(path)
-    graded = (f"Autograded exercises (blanked in the student edition): {', '.join(f'`{n}`' for n in names)}."
-              if names else "No autograded exercise; the written exercises at its end have no answer key.")
-    return f"{you_will_learn(path)}\n\n{graded}\n"
+    names, written = exercises(path)
+    graded = (f"Functions to write, autograded: {', '.join(f'`{n}`' for n in names)}. " if names
+              else "No function to write. ")
+    return (f"{you_will_learn(path)}\n\n{graded}Written exercises: {written}, marked by hand, with answers in "
+            "`classroom/answers.md`.\n")
 
 
 def going_deeper_block(paths: Sequence[Path]) -> str:

@@ -8,7 +8,8 @@ Each module imports the core; the core never imports them::
     checkpoints.py  a features-only copy of the VGG19 weights, the ImageNet top-5 check
     files.py        writing images, figures and records whole or not at all
     snapshots.py    a picture every N steps, and a GIF timelapse of a run (a `stylize` callback)
-    student.py      the student edition of the notebooks, and the autograder
+    assignments.py  the course as nbgrader assignments: solutions, checks, answers (make student)
+    grading.py      limits on what a submission's output can cost the grader (classroom/nbgrader_config.py)
     diagram.py      the overview diagram of the method, in the paper's notation (notebook 00)
 
       cli ──> checkpoints ──> files ──> styletransfer_utils (the core)
@@ -16,4 +17,5 @@ Each module imports the core; the core never imports them::
       studio ──> files ───────────────> styletransfer_utils
       notebook ───────────────────────> styletransfer_utils
       diagram ──> files ──────────────> styletransfer_utils
+      assignments ──> files ──────────> styletransfer_utils
 """

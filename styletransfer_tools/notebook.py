@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -372,7 +372,9 @@ def figure3_grid(
 
     ``layer_subsets`` (default: `figure3_layer_subsets`) are the rows, ``betas`` the columns;
     ``settings`` and ``changes`` (``size=128, steps=80`` ...) apply to every run, as in `stylize`. The
-    images are loaded once. A tqdm bar counts the runs unless ``progress`` is False.
+    images are loaded once. A tqdm bar counts the runs unless ``progress`` is False. The results keep no
+    ``resume_state``: no run goes on from a cell of the grid, and twenty runs' L-BFGS histories would stay in
+    memory with it, in a kernel that a class's server shares (benchmarks/capacity.py).
     """
     from tqdm.auto import tqdm
 
@@ -384,7 +386,8 @@ def figure3_grid(
         for subset in subsets:
             row = []
             for beta in betas:
-                row.append(stylize(photo, painting, base, model=model, style_weight=beta, style_layer_weights=subset))
+                run = stylize(photo, painting, base, model=model, style_weight=beta, style_layer_weights=subset)
+                row.append(replace(run, resume_state=None))
                 bar.update(1)
             results.append(row)
     return Figure3Grid(subsets, list(betas), results)

@@ -211,7 +211,9 @@ class Studio:
 
     ``studio.widget`` is what a notebook displays; ``studio.settings()`` the
     `Settings` the controls describe; ``run()``, ``stop()``, ``resume()`` and
-    ``wait()`` do from code what the buttons do.
+    ``wait()`` do from code what the buttons do. ``runs`` holds every run's result; only the last keeps its
+    ``resume_state`` (what Continue needs), so that a student pressing Run again and again does not fill
+    the memory of a server the class shares with optimiser states.
     """
 
     redraw_every = 0.5  # seconds between redraws at least ...
@@ -429,6 +431,8 @@ class Studio:
             if self.result.steps_run == 0:
                 self.readout.value = f"<b>{ending}</b> before the first step; nothing changed."
                 return
+            if self.runs:  # Continue goes on from the last run only; an earlier one's optimiser state would stay
+                self.runs[-1] = dataclasses.replace(self.runs[-1], resume_state=None)  # in memory, run after run
             self.runs.append(self.result)
             self._add_thumbnail(self.result)
             changed = f"; the weights changed {self.changes} time(s) during the run" if self.changes else ""

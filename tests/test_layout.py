@@ -30,7 +30,7 @@ def test_every_tool_imports_the_core_and_no_front_end_imports_another():
     tools = ROOT / "styletransfer_tools"
     for path in tools.glob("*.py"):
         source = path.read_text()
-        if path.name not in ("__init__.py", "__main__.py"):
+        if path.name not in ("__init__.py", "__main__.py", "grading.py"):  # grading.py: an nbgrader plug-in
             assert "from styletransfer_utils import" in source or "import styletransfer_utils" in source, path.name
         if path.name in ("files.py", "notebook.py"):
             assert "from styletransfer_tools" not in source, path.name  # the lowest tools

@@ -3,7 +3,8 @@
 nbval runs them (``make test`` collects notebooks/ too); these tests check
 what nbval cannot: that each notebook really has code to run, carries no
 outputs, teaches in the agreed shape, and that every function a notebook
-develops inline for teaching (``def NAME_by_hand``) agrees with the module's.
+develops inline for teaching (``def NAME_by_hand``) agrees with the module's
+(tests/test_assignments.py runs each one's autograded check).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 import pytest
 
 import styletransfer_utils as st
-from styletransfer_tools import student
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -112,41 +112,6 @@ def test_notebook_imports_explicit_names(path):
     for name, value in vars(st).items():
         if callable(value) and getattr(value, "__module__", "") == "styletransfer_utils" and not name.startswith("_"):
             assert f"def {name}(" not in source, f"{name} is redefined; import it instead"
-
-
-def inline_definitions():
-    """(notebook, function name, function source) for every ``def NAME_by_hand`` in the notebooks.
-
-    The autograder (`styletransfer_tools.student`) finds them the same way in a student's notebook.
-    """
-    return [(d.notebook, d.name, d.source) for path in NOTEBOOKS for d in student.find_definitions(path)]
-
-
-def test_notebooks_develop_some_functions_inline():
-    assert len(inline_definitions()) >= 3
-
-
-@pytest.mark.parametrize(("notebook", "name", "source"),
-                         [d for d in inline_definitions() if d[1] != "optimize_by_hand"], ids=lambda v: str(v)[:40])
-def test_inline_definition_matches_the_module(notebook, name, source):
-    """Each by-hand function equals the module's on the autograder's sample inputs (the same check, once).
-
-    What a teaching cell may use: torch, F, math, and module functions taught in an earlier notebook
-    (`student.EXERCISES` lists them, with the sample inputs; a new by-hand function needs an entry there).
-    """
-    verdict = student.check_source(name, source)
-    assert verdict.status == "PASS", f"{notebook}: {verdict.line()}"
-
-
-@pytest.mark.parametrize("optimizer", student.LOOP_OPTIMIZERS)
-def test_notebook_05_loop_is_the_modules_loop(optimizer):
-    """Notebook 05's hand-written loop and `optimize` give the same image from the same start, within 1e-6.
-
-    `student.compare_optimize` runs both on a seeded random VGG19 and 48 x 36 px images, and raises
-    with the first difference (it also refuses a sample on which `optimize` leaves the pixels unchanged).
-    """
-    [source] = [src for nb, name, src in inline_definitions() if name == "optimize_by_hand"]
-    student.compare_optimize(source, optimizer)
 
 
 def paper_table(text: str) -> list[list[str]]:

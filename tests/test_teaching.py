@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from styletransfer_tools import student
+from styletransfer_tools import assignments
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -237,8 +237,8 @@ def test_teaching_has_every_notebooks_goals():
     assert sorted(goals) == NOTEBOOKS, "TEACHING.md needs a goals section for each notebook, and none for others"
     for name in NOTEBOOKS:
         assert goals[name].startswith(you_will_learn(NOTEBOOK_DIR / name) + "\n"), f"{name}: {SYNC}"
-        for definition in student.find_definitions(NOTEBOOK_DIR / name):
-            assert f"`{definition.name}`" in goals[name], f"{name}: {SYNC}"
+        for function in assignments.coded_exercises(NOTEBOOK_DIR / name):
+            assert f"`{function}`" in goals[name], f"{name}: {SYNC}"
 
 
 def test_lesson_plan_adds_up():
@@ -458,7 +458,7 @@ def test_teaching_update_reports_what_it_cannot_fill(tmp_path):
             "01 takes <!-- time: 01 -->? s<!-- /time -->, on Zen 9 <!-- time: 01 zen9-bf16 -->?<!-- /time -->, "
             "on <!-- kind: zen9-bf16 -->?<!-- /kind -->.\n")
     updated, problems = time_notebooks.update_teaching(text, {"kinds": {}}, tmp_path)
-    assert "\n- x\n\nNo autograded exercise" in updated and "old" not in updated
+    assert "\n- x\n\nNo function to write. Written exercises: 0" in updated and "old" not in updated
     assert any("09_gone" in problem for problem in problems)
     assert any("02_b.ipynb" in problem for problem in problems)
     assert any("notebook 01" in problem for problem in problems)
