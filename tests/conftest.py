@@ -65,3 +65,18 @@ def content_image() -> Image.Image:
 @pytest.fixture()
 def style_image() -> Image.Image:
     return stripes_image(40, 56)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, for tests/test_browser.py and tests/test_hub.py (never a browser
+    Playwright downloads); each test skips before asking for it when Chromium is missing."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -46,13 +46,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "classroom" / "jupyterhub_config.py"
 PROXY = ROOT / ".venv" / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STUDENTS = ("ada", "grace", "alan")
 NOTEBOOK = "notebooks/00_the_method_in_a_minute.ipynb"  # in a student's home, as the hook copies it
 # Generous waits: three servers, three kernels and three JupyterLab pages share 2 cores. Nothing here
@@ -282,18 +280,6 @@ def hub() -> Iterator[Hub]:
 
 
 # ---------------------------------------------------------------- the students
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def kernel_idle(page):
