@@ -29,8 +29,8 @@ $(STAMP): requirements.txt pyproject.toml
 # configurable-http-proxy, plain JupyterHub's proxy (classroom/README.md), from npm into .venv/node
 	if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0 \
-		|| echo "npm install configurable-http-proxy failed: tests/test_hub.py will be skipped"; \
-	else echo "npm not found: configurable-http-proxy not installed, tests/test_hub.py will be skipped"; fi
+		|| echo "npm install configurable-http-proxy failed: tests/test_hub.py will be skipped (and fail in CI)"; \
+	else echo "npm not found: configurable-http-proxy not installed, tests/test_hub.py will be skipped (and fail in CI)"; fi
 	touch $(STAMP)
 
 run: setup

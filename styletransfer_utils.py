@@ -1364,6 +1364,13 @@ def run_scale(objective: StyleTransferLoss, image: Tensor, settings: Settings, s
     return run
 
 
+def forget_optimizer_state(runs: list[tuple[int, OptimizationRun]]) -> None:
+    """Before the next scale: the last scale's optimiser state (L-BFGS's history, ten image-sized pairs)
+    is not needed again, so its memory is freed. Only the last scale's state is kept, for ``resume``."""
+    if runs:
+        runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], optimizer_state=None))
+
+
 def reraise_out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> NoReturn:
     """Raise ``error`` again, as a `DeviceError` that says what to do if it is the device running out of
     memory (called in an ``except`` block)."""
@@ -1436,6 +1443,7 @@ def stylize(
     history, runs = LossHistory(), []
     try:
         for size, steps in schedule:
+            forget_optimizer_state(runs)
             objective = scale_objective(model, images, settings, size, autocast_dtype)
             image = starting_image(image, objective, settings)
             run = run_scale(objective, image, settings, steps, history, callback=callback, stop=stop,

@@ -26,15 +26,17 @@ Figures, not tests.
      PSS         Pss (smaps_rollup): each page divided by the processes that map it; the PSS of all processes
                  adds up to the memory in use
    "imports only" is a kernel that only runs ``import torch, torchvision, styletransfer_utils``, "empty kernel"
-   one that runs nothing (ipykernel itself). A class of N students needs about: file (once) + N x anon, plus
-   each student's Jupyter server (JupyterLab's single-user server on a hub), which this script does not
-   measure. --cells adds each code cell's peak, to see which cell makes a notebook's peak.
+   one that runs nothing (ipykernel itself), "JupyterLab server" a student's server without a kernel, once
+   it has served JupyterLab's page (on a hub, jupyterhub-singleuser is that server). A class of N students
+   needs about: file (once) + N x (anon + the server's anon). --cells adds each code cell's peak, to see
+   which cell makes a notebook's peak.
 
 2. Time under load. N students (--students, default 1,2,4) start notebook 00 (--load-notebook) at the same
    moment, each in their own kernel, own worker process and own temporary folder; per N it prints the median
    and the longest wall time (kernel start to last cell) and the slowdown against N=1. Each kernel keeps
-   torch's default threading (as many threads as cores, as a student's would), so N kernels share the cores N
-   ways and also compete for them. Run it on a quiet machine. Each kernel's peak RSS and anon are printed too,
+   torch's default threading (as many threads as cores, as a student's would, unless --env sets
+   OMP_NUM_THREADS), so N kernels share the cores N ways and, with more threads than cores, also compete
+   for them. Run it on a quiet machine. Each kernel's peak RSS and anon are printed too,
    its peak PSS, and the largest sum of all the kernels' PSS at one moment (read every second): the memory the
    whole class's kernels took together, their shared library pages counted once.
 
@@ -336,6 +338,45 @@ def run_code(name: str, sources: Sequence[str], env: Mapping[str, str], interval
         return run_watched(notebook, name, Path(scratch), env, interval, timeout=600)
 
 
+def run_server(env: Mapping[str, str], interval: float = 0.1, settle: float = 3.0) -> Run:
+    """A student's JupyterLab server without a kernel: started in an empty temporary folder on 127.0.0.1,
+    asked for JupyterLab's page once (which loads its extensions), then watched for ``settle`` seconds. On a
+    hub, each student's server is this one (jupyterhub-singleuser) with the hub's extension added."""
+    import secrets
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="capacity-") as scratch:
+        command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                   f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={scratch}",
+                   "--ServerApp.port_retries=0", *(["--allow-root"] if os.geteuid() == 0 else [])]
+        start = time.perf_counter()
+        server = subprocess.Popen(command, env={**os.environ, **env, "JUPYTER_RUNTIME_DIR": scratch},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with Sampler(server.pid, interval) as sampler:
+                deadline = time.monotonic() + 120
+                while True:
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5) as page:
+                            page.read()
+                        break
+                    except OSError:
+                        if server.poll() is not None or time.monotonic() > deadline:
+                            raise RuntimeError(f"JupyterLab did not answer on port {port}: {command}") from None
+                        time.sleep(0.5)
+                time.sleep(settle)
+                sampler.mark()
+                return Run("JupyterLab server (no kernel)", time.perf_counter() - start, sampler.total)
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
 # =============================================================================
 # 3. Several students at once
 # =============================================================================
@@ -529,7 +570,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'':<40} {'peak RSS':>8} {'anon':>7} {'file':>7} {'USS':>7} {'PSS':>7} {'seconds':>8}")
         print(memory_row(empty.name, empty))
         print(memory_row(imports.name, imports))
+        server = run_server(env, args.interval)
+        print(memory_row(server.name, server))
         record["empty_kernel"], record["import_kernel"] = asdict(empty), asdict(imports)
+        record["server"] = asdict(server)
         record["notebooks"] = {}
         runs = []
         for path in paths:
@@ -545,15 +589,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               "~10 ms); benchmarks/time_notebooks.py gives the times without that.")
         if runs:
             print(f"A class of N running {largest.name} at once needs at most about {mib(shared)} + N x "
-                  f"{mib(largest.peaks.anon)} MiB, plus each student's Jupyter server.")
+                  f"({mib(largest.peaks.anon)} + {mib(server.peaks.anon)}) MiB, the second figure each "
+                  "student's JupyterLab server.")
         if args.cells:
             for run in runs:
                 print()
                 print("\n".join(cells_table(run)))
 
     if load_path is not None:
+        threads = "set by OMP_NUM_THREADS" if "OMP_NUM_THREADS" in dict(args.env) else "torch's default"
         print(f"\n2. Time under load: {load_path.name}, N students starting together, each in its own kernel "
-              f"with torch's default {info['torch_threads']} threads on {info['cores']} cores")
+              f"with {info['torch_threads']} torch threads ({threads}) on {info['cores']} cores")
         print(f"{'students':>8} {'median s':>9} {'max s':>7} {'slowdown':>9} {'peak RSS':>9} {'anon':>6} "
               f"{'PSS':>6} {'all kernels PSS':>16}   (MiB, per kernel; PSS sampled every {PSS_INTERVAL:g} s)")
         loads, base = [], None

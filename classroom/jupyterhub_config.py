@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import pwd
 import shutil
@@ -51,14 +52,17 @@ PROJECT = Path(__file__).resolve().parents[1]
 # =============================================================================
 # 1. What each student's server may use
 # =============================================================================
-# From the measured peak of notebook 06, the heaviest of the series: 1.49 GB resident (peak RSS, its kernel
-# included) on 2 cores of an AMD EPYC Zen 4. The guarantee covers that peak; the limit adds room for the
-# single-user server and JupyterLab. One core each: a run uses what it is given, and a class shares the
-# machine. CPU_GUARANTEE is a choice, not a measurement: half a core, as students read more than they run.
-# notebooks/TEACHING.md has the measurements these figures come from. Change them here and in
-# zero-to-jupyterhub.yaml, which repeats them for Kubernetes (tests/test_hub.py keeps the two equal).
-MEM_LIMIT = "2G"
-MEM_GUARANTEE = "1.5G"
+# Measured by benchmarks/capacity.py (notebooks/TEACHING.md, "How many students a server holds": the table,
+# the command, the machine): a student's JupyterLab server takes 118 MiB; the heaviest kernel of the main
+# paths (notebook 07, section 2) peaks at 1205 MiB resident, and of whole notebooks 1548 MiB (07's optional
+# High resolution). MEM_GUARANTEE covers the main-path peak with its server, 1323 MiB, rounded up; MEM_LIMIT
+# the whole-notebook peak with its server and one more kernel left open (an idle kernel holds up to 770 MiB
+# of its own), 2436 MiB, rounded up. One core each, and a class of two students per core on average
+# (CPU_GUARANTEE): with one thread each, two runs on one core each take twice as long as one alone.
+# JupyterHub reads "G" as GiB (1.4G = 1434 MiB). Change the figures here and in zero-to-jupyterhub.yaml,
+# which repeats them for Kubernetes (tests/test_hub.py keeps the two equal).
+MEM_LIMIT = "2.5G"
+MEM_GUARANTEE = "1.4G"
 CPU_LIMIT = 1.0
 CPU_GUARANTEE = 0.5
 #
@@ -73,6 +77,13 @@ c.Spawner.mem_limit = MEM_LIMIT
 c.Spawner.mem_guarantee = MEM_GUARANTEE
 c.Spawner.cpu_limit = CPU_LIMIT
 c.Spawner.cpu_guarantee = CPU_GUARANTEE
+# As many torch threads as the CPU limit allows. torch starts one thread per core of the whole machine: it
+# does not read the limit, which systemd and Kubernetes enforce as a share of time (a CFS quota), not as
+# cores. Students' threads then outnumber the cores, wait for each other, and every run slows: measured on
+# 2 cores, 2 students running notebook 00 at once took 149 s each with torch's threads, and 50 s with one
+# thread each, against 37 to 41 s and 50 s for one student alone (notebooks/TEACHING.md, "How many students
+# a server holds").
+THREADS = max(1, math.floor(CPU_LIMIT))
 
 # =============================================================================
 # 2. The students' environment
@@ -90,6 +101,7 @@ CLASS_SETTINGS: dict[str, str] = {}
 PASSED_ON = ("STYLETRANSFER_SIZE", "STYLETRANSFER_STEPS", "MPLBACKEND")
 
 c.Spawner.environment.update({
+    "OMP_NUM_THREADS": str(THREADS),  # section 1
     "STYLETRANSFER_VGG19_WEIGHTS": WEIGHTS,
     **CLASS_SETTINGS,
     **{name: os.environ[name] for name in PASSED_ON if name in os.environ},

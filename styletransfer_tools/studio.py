@@ -51,6 +51,7 @@ from styletransfer_utils import (
     build_result,
     check_style_layer_weights,
     choose_precision,
+    forget_optimizer_state,
     load_image,
     plan_scales,
     prepare_images,
@@ -352,6 +353,7 @@ class Studio:
             for size, steps in schedule:
                 if runs and runs[-1][1].stopped is not None:
                     break
+                forget_optimizer_state(runs)
                 self.objective = scale_objective(model, images, settings, size, autocast_dtype)
                 self._apply_weights(self.objective)
                 image = starting_image(image, self.objective, settings)

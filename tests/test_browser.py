@@ -7,7 +7,8 @@ preview and the loss readout change, presses Stop, and checks that the run ends.
 ``test-output/browser/`` at the repository root.
 
 It needs Debian's Chromium (``apt-get install chromium``) and the ``playwright`` package
-(requirements.txt); without either it is skipped. Playwright's own browser download is never used.
+(requirements.txt); without either it is skipped (in CI, with CI=true, it fails instead). Playwright's
+own browser download is never used.
 """
 
 from __future__ import annotations
@@ -88,8 +89,7 @@ def missing_requirement() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement()))]
+pytestmark = [pytest.mark.browser, pytest.mark.requires(missing_requirement())]
 
 
 # ---------------------------------------------------------------- the JupyterLab server

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> pip name
 
@@ -85,3 +87,27 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+class Marked:
+    """A test item as pytest_runtest_setup sees it, with one `requires` mark."""
+
+    def __init__(self, why: str | None) -> None:
+        self.mark = pytest.mark.requires(why).mark
+
+    def get_closest_marker(self, name: str):
+        return self.mark if name == "requires" else None
+
+
+def test_a_missing_requirement_skips_here_and_fails_in_ci(monkeypatch):
+    """The browser and hub tests must run in CI: there, a missing Chromium or npm is a failure, not a skip."""
+    import conftest as tests_conftest
+
+    monkeypatch.delenv("CI", raising=False)
+    tests_conftest.pytest_runtest_setup(Marked(None))  # nothing missing: the test runs
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        tests_conftest.pytest_runtest_setup(Marked("no chromium"))
+    monkeypatch.setenv("CI", "true")
+    tests_conftest.pytest_runtest_setup(Marked(None))
+    with pytest.raises(pytest.fail.Exception, match="CI must run this test: no chromium"):
+        tests_conftest.pytest_runtest_setup(Marked("no chromium"))

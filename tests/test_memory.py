@@ -6,7 +6,7 @@ otherwise each run left its working memory in the arena of the thread that ran i
 thread), drawing figures left theirs, and notebook 06's runs piled up (benchmarks/capacity.py measures it).
 These tests count the calls; what a call gives back is glibc's business. Results that nothing resumes keep
 no optimiser state: the Figure-3 grid's twenty runs, and the studio's runs before its last (Continue goes on
-from the last).
+from the last); within a run, a coarser scale's L-BFGS history is freed when the next scale starts.
 """
 
 from __future__ import annotations
@@ -64,6 +64,21 @@ def test_stylize_gives_memory_back_around_each_scale(model, trims):
                         precision="fp32")
     assert sorted(set(result.history.size)) == [48, 96]
     assert len(trims) == 2 * 2
+
+
+def test_a_coarser_scales_optimiser_state_is_freed_when_the_next_scale_starts(model, monkeypatch):
+    kept: list[list[bool]] = []  # at the start of each scale: which earlier scales still hold a state
+    forget = st.forget_optimizer_state
+
+    def recording(runs):
+        forget(runs)
+        kept.append([run.optimizer_state is not None for _, run in runs])
+
+    monkeypatch.setattr(st, "forget_optimizer_state", recording)
+    result = st.stylize(gradient_image(96, 64), stripes_image(40, 56), model=model, size=96, steps=6, scales=3,
+                        optimizer="lbfgs", precision="fp32")
+    assert kept == [[], [False], [False, False]]
+    assert result.resume_state["state"]["state"]  # the last scale's L-BFGS history is kept, for resume
 
 
 def test_nothing_is_trimmed_for_an_image_off_the_cpu(trims):
