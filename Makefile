@@ -13,12 +13,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PROXY := $(VENV)/node/node_modules/.bin/configurable-http-proxy
 WEIGHTS ?= imagenet
 LABEL ?=
 
 .PHONY: setup run test check lab lint benchmark quality student autograde figures clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(PROXY)
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -26,12 +27,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
-# configurable-http-proxy, plain JupyterHub's proxy (classroom/README.md), from npm into .venv/node
+	touch $(STAMP)
+
+# configurable-http-proxy, plain JupyterHub's proxy (classroom/README.md), from npm into .venv/node: its own
+# target, so that an environment without it (npm was missing, or .venv came from a cache) gets it later
+$(PROXY):
 	if command -v npm >/dev/null 2>&1; then \
 		npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error configurable-http-proxy@5.3.0 \
 		|| echo "npm install configurable-http-proxy failed: tests/test_hub.py will be skipped (and fail in CI)"; \
 	else echo "npm not found: configurable-http-proxy not installed, tests/test_hub.py will be skipped (and fail in CI)"; fi
-	touch $(STAMP)
 
 run: setup
 	mkdir -p outputs

@@ -97,16 +97,6 @@ class DeviceError(StyleTransferError, RuntimeError):
     """The requested device does not exist here, or ran out of memory."""
 
 
-def check_number(name: str, value: Any, *, integer: bool = False, at_least: float = 0, above: bool = False) -> None:
-    """Refuse sizes, steps, weights and rates that make no sense, naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(f"must be a number, got {value!r}.", name=name)
-    if integer and not isinstance(value, numbers.Integral):
-        raise ParameterError(f"must be a whole number, got {value!r}.", name=name)
-    if not math.isfinite(value) or value < at_least or (above and value == at_least):
-        raise ParameterError(f"must be {'greater than' if above else 'at least'} {at_least}, got {value!r}.", name=name)
-
-
 # =============================================================================
 # 2. Images  (notebook 01)
 # =============================================================================
@@ -122,22 +112,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # stricter, because a 50 Mpx photo is already 100 times more than style
 # transfer can use, and we check the header before any pixel is decoded.
 MAX_IMAGE_PIXELS = 50_000_000
-
-
-def to_rgb(image: Image.Image, background: str = "white") -> Image.Image:
-    """Any Pillow mode as 8-bit RGB (VGG19 saw RGB photos); transparency is flattened onto ``background``
-    (white for pictures; black for masks, so that a transparent part of a mask means "no style here")."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # Pillow's own conversion clips 16-bit values at 255 (a white image): scale the range down instead.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        if image.mode == "F" and values.max() <= 1.0:
-            top = 1.0
-        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
-    return image.convert("RGB")
 
 
 def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
@@ -156,14 +130,6 @@ def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     return v2.functional.resize(image, [new_size[1], new_size[0]], interpolation=InterpolationMode.LANCZOS)
 
 
-def byte_count(file: Path | BinaryIO) -> int:
-    """The size of an image file in bytes: on disk, or to the end of a file object (Pillow reads it from the
-    start, so where this leaves the position does not matter)."""
-    if isinstance(file, Path):
-        return file.stat().st_size
-    return file.seek(0, os.SEEK_END)
-
-
 def load_image(file: str | os.PathLike | bytes | BinaryIO, max_size: int | None = None, background: str = "white", *,
                name: str | None = None) -> Image.Image:
     """Open an image file as an upright RGB picture, optionally shrunk so its longer side is ``max_size``.
@@ -180,46 +146,8 @@ def load_image(file: str | os.PathLike | bytes | BinaryIO, max_size: int | None 
     """
     if max_size is not None:
         check_number("max_size", max_size, integer=True, at_least=1)
-    if isinstance(file, (str, os.PathLike)):
-        file = Path(file)
-        name = name or str(file)
-        if not file.exists():
-            raise ImageError(f"No file at {name}. Check the path (it is relative to {Path.cwd()}).")
-        if file.is_dir():
-            raise ImageError(f"{name} is a folder, not an image. Give the path of one image file.")
-    elif isinstance(file, (bytes, bytearray, memoryview)):
-        file, name = io.BytesIO(file), name or "the image given"  # an upload's content
-    elif hasattr(file, "read") and hasattr(file, "seek"):
-        name = name or str(getattr(file, "name", "the file given"))
-    else:
-        raise ImageError(f"load_image needs a path, bytes or a binary file object, got {type(file).__name__}.")
-    if byte_count(file) == 0:
-        raise ImageError(f"{name} is empty (0 bytes). Copy or download the image again.")
-    try:
-        with Image.open(file) as opened:  # reads only the header so far
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ImageError(
-                    f"{name} claims to be {width} x {height} pixels ({width * height:,}), more than the "
-                    f"{MAX_IMAGE_PIXELS:,} this project decodes; it may be a decompression bomb. "
-                    "Shrink it with an image editor first."
-                )
-            upright = ImageOps.exif_transpose(opened)  # decodes the pixels
-            upright.load()
-            image = to_rgb(upright, background)
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{name} is refused: {error} Shrink it first.") from None
-    except UnidentifiedImageError:
-        raise ImageError(
-            f"{name} is not an image that Pillow can read. Is it really a JPEG or PNG? "
-            "Open it in an image viewer and export it again as PNG or JPEG."
-        ) from None
-    except PermissionError:
-        raise ImageError(f"{name} cannot be read (permission denied). Check the file's permissions.") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, StyleTransferError):
-            raise
-        raise ImageError(f"{name} is damaged or truncated ({error}). Download or export it again.") from None
+    file, name = image_file(file, name)
+    image = decode_image(file, name, background)
     if max_size is not None and max(image.size) > max_size:
         image = resize_longer_side(image, max_size)
     return image
@@ -304,43 +232,6 @@ VGG19_LAYER_INDEX = {name: index for index, name in enumerate(VGG19_LAYER_NAMES)
 VGG19_CONV_LAYERS = tuple(name for name in VGG19_LAYER_NAMES if name.startswith("conv"))
 
 
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """The requested device, or with None/"auto" the best available one: CUDA, then Apple MPS, then CPU."""
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise DeviceError(f"cannot be {device!r}: use cpu, cuda, cuda:0, mps or auto.", name="device") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("cannot be CUDA here: this PyTorch sees no NVIDIA GPU. Use cpu (or auto).", name="device")
-    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
-        raise DeviceError(f"cannot be {chosen}: this machine has {torch.cuda.device_count()} GPU(s).", name="device")
-    if chosen.type == "mps" and not mps:
-        raise DeviceError("cannot be Apple MPS here: it is not available. Use cpu (or auto).", name="device")
-    if chosen.type not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"cannot be {device!r}: use cpu, cuda or mps.", name="device")
-    return chosen
-
-
-def how_to_get_weights() -> str:
-    """The instructions shown whenever the ImageNet weights are not available."""
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return (
-        "To use the real ImageNet weights, do one of:\n"
-        f"  1. let this machine download them once ({VGG19_WEIGHTS.meta['_file_size']:.0f} MB) from "
-        f"{VGG19_WEIGHTS.url};\n"
-        f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
-        "(torchvision's cache: a copy there is used as is);\n"
-        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), or give that "
-        "path as the weights setting. A features-only copy (80 MB; the README's Weights section says how "
-        "to make one) works the same.\n"
-        "For a quick test without them, set the weights to \"random\"; the result will not look like style "
-        "transfer."
-    )
-
-
 def load_vgg19(
     weights: str | os.PathLike | None = "imagenet", device: str | torch.device | None = None,
     seed: int | None = None,
@@ -357,29 +248,12 @@ def load_vgg19(
     """
     features = vgg19_skeleton()
     if weights is None or weights == "random":
-        features.to_empty(device="cpu")
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
-        for layer in features:  # torchvision's own initialisation
-            if isinstance(layer, nn.Conv2d):
-                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", generator=generator)
-                nn.init.zeros_(layer.bias)
-        features.weights_source = "random (untrained) weights"
+        random_weights(features, seed)
     else:
         checkpoint, features.weights_source = read_checkpoint(weights)
         features.load_state_dict(features_state_dict(checkpoint, features), assign=True)
     features.requires_grad_(False)  # we optimise the image, never the network
     return features.eval().to(choose_device(device))
-
-
-def check_layers(layers: Iterable[str]) -> list[str]:
-    """``layers`` as a list, refusing names VGG19 does not have."""
-    layers = [layers] if isinstance(layers, str) else list(layers)
-    unknown = [name for name in layers if name not in VGG19_LAYER_INDEX]
-    if unknown:
-        raise ParameterError(f"Unknown layer name(s) {unknown}. Valid names: {', '.join(VGG19_LAYER_NAMES)}.")
-    if not layers:
-        raise ParameterError(f"Give at least one layer name, e.g. {CONTENT_LAYER}.")
-    return layers
 
 
 def min_image_side(layers: Iterable[str]) -> int:
@@ -416,13 +290,7 @@ def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
     run the layers in that precision (section 5); None leaves the caller's autocast, if any, as it is.
     """
     wanted = check_layers(layers)
-    height, width = image.shape[-2:]
-    needed = min_image_side(wanted)
-    if min(height, width) < needed:
-        raise ImageError(
-            f"The image is {width} x {height} pixels, but layer {max(wanted, key=VGG19_LAYER_INDEX.get)} "
-            f"needs at least {needed} pixels on each side. Use a larger size or a less elongated image."
-        )
+    check_image_side(image, wanted)
     remaining, kept = set(wanted), None
     # channels-last ("NHWC"): the layout oneDNN and cuDNN convolutions prefer; every activation follows it
     x = imagenet_normalize(image).contiguous(memory_format=torch.channels_last)
@@ -568,16 +436,6 @@ class Losses(TermsByName):
     style_layers: Mapping[str, float] = field(default_factory=dict)
 
 
-
-def check_loss_weights(weights: Mapping[str, float]) -> None:
-    """Each term's weight (α, β, the TV weight, by term name) must be zero or more, and not all zero."""
-    for term, setting_name in LOSS_TERMS.items():
-        check_number(setting_name, weights[term])
-    if not any(weights.values()):
-        *most, last = LOSS_TERMS.values()
-        raise ParameterError(f"{', '.join(most)} and {last} are all zero: there is nothing to optimise.")
-
-
 def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
     """How much each of ``count`` style images counts, summing to 1; None: equally."""
     blend = [1.0] * count if blend is None else list(blend)
@@ -590,30 +448,6 @@ def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
         raise ParameterError("weights are all zero: give at least one style image a weight.", name="style_blend")
     shares = [weight / max(blend) for weight in blend]  # each at most 1: their sum cannot overflow
     return [share / sum(shares) for share in shares]
-
-
-def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequence[float] | None) -> None:
-    """One mask per style image, and no ``style_blend`` with masks (each style has its own region)."""
-    if masks is None:
-        return
-    if len(masks) != styles:
-        raise ParameterError(f"has {len(masks)} mask(s) for {styles} style image(s): give one mask per "
-                             "style image (white where that style goes).", name="masks")
-    if style_blend is not None:
-        raise ParameterError("mixes styles everywhere, masks give each style its own region: use one or the "
-                             "other.", name="style_blend")
-
-
-def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
-    if weights is None:
-        return {name: 1.0 for name in STYLE_LAYERS}
-    if not isinstance(weights, Mapping):
-        raise ParameterError(f"must map layer names to weights, got {weights!r}.", name="style_layer_weights")
-    check_layers(weights)
-    for name, weight in weights.items():
-        check_number(f"style_layer_weights[{name!r}]", weight)
-    return dict(weights)
 
 
 @dataclass(frozen=True)
@@ -676,14 +510,7 @@ class StyleTransferLoss:
         self.version = 0
         self.set_weights(content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                          style_layer_weights=named)
-        energies = {name: min(one[name] for one in self.region_energies)
-                    for name, weight in named.items() if weight and style_weight}  # the layers used, and
-        if content_weight:  # the energy of their targets: zero means nothing to match there
-            energies[self.content_layer] = self.content_energy
-        empty = [name for name, energy in energies.items() if not energy > 0]
-        if empty:
-            warnings.warn(f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match "
-                          "there; they are left out of the objective.", stacklevel=2)
+        warn_of_empty_targets(self, named)
 
     def set_weights(self, *, content_weight: float | None = None, style_weight: float | None = None,
                     tv_weight: float | None = None, style_layer_weights: Mapping[str, float] | None = None) -> None:
@@ -798,52 +625,6 @@ class LossHistory(TermsByName):
 
 
 MAX_PIXEL_STEP = 0.1  # the most one L-BFGS step may move any pixel, on the 0-1 scale (see PixelLBFGS)
-
-
-class PixelLBFGS(torch.optim.LBFGS):
-    """torch's L-BFGS (no line search: one evaluation per step), fitted to pixels in [0, 1]. Notebook 05.
-
-    1. Scale-free: torch learns curvature only from steps with y·s > 1e-10 (and stops when every gradient
-       is below 1e-7), absolute numbers that our relative errors can fall short of: a relu1_1-only
-       texture learnt nothing and crept along the gradient. So L-BFGS sees the objective times a ``gain``
-       fixed at the first evaluation, making that gradient 1 per pixel on average.
-    2. Steps in pixel units: torch's first step is tiny and mostly teaches rounding; ours moves the pixel
-       that moves most by lr x ``max_step``. Without a line search a step can overshoot far (at a large β
-       the objective rose to 24 times its start), so no step moves any pixel more than ``max_step``.
-    3. The step is clamped to [0, 1], and the next curvature pair uses the step actually taken.
-    4. A step that raised the objective discards the curvature learnt so far: the next step starts again
-       from the gradient. On stiff objectives (a large β) bounded steps otherwise went up and down for good.
-    """
-
-    def __init__(self, image: Tensor, lr: float = 1.0, max_step: float = MAX_PIXEL_STEP) -> None:
-        super().__init__([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
-        self.image, self.max_step = image, max_step
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
-        image, state = self.image, self.state[self.image]
-
-        def scaled() -> Tensor:
-            with torch.enable_grad():
-                loss = closure()
-            if image.grad is not None:
-                size = image.grad.abs().mean().item()
-                state.setdefault("gain", 1 / size if 0 < size < math.inf else 1.0)  # kept for a resumed run
-                image.grad.mul_(state["gain"])
-            if loss.item() * state.get("gain", 1.0) > state.get("prev_loss", math.inf):
-                state["n_iter"] = 0  # the last step went uphill: forget the curvature, start again from the gradient
-            return loss * state.get("gain", 1.0)
-
-        start = image.clone()
-        loss = super().step(scaled)
-        taken = image.clamp_(0, 1) - start
-        largest = taken.abs().max().item()
-        longest = self.max_step * (self.param_groups[0]["lr"] if state["n_iter"] == 1 else 1)
-        if largest > 0:
-            if state["n_iter"] == 1 or largest > longest:
-                taken = image.copy_(start + taken * (longest / largest)).clamp_(0, 1) - start
-            state["d"] = taken.view(-1) / state["t"]  # what the next curvature pair learns from
-        return loss / state.get("gain", 1.0)
 
 
 def new_optimizer(name: str, image: Tensor, lr: float) -> torch.optim.Optimizer:
@@ -1002,31 +783,8 @@ class Settings:
     weights: str = setting("imagenet", str, "'imagenet', 'random', or a checkpoint's path or URL")
 
     def __post_init__(self) -> None:
-        """Check every setting before any work, naming the one that is wrong."""
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if value is None and meta["optional"]:
-                continue
-            if f.name == "precision" and value == "fp16":
-                raise ParameterError(FP16_REFUSED, name="precision")
-            if meta["choices"] and value not in meta["choices"]:
-                raise ParameterError(f"must be one of {', '.join(meta['choices'])}, got {value!r}.", name=f.name)
-            if meta["kind"] is str and f.name != "device" and isinstance(value, (numbers.Number, Mapping, list, tuple)):
-                raise ParameterError(f"must be text (a name or a path), got {value!r:.80}.", name=f.name)
-            if meta["kind"] in (int, float):
-                check_number(f.name, value, integer=meta["kind"] is int,
-                             at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
-        check_loss_weights({term: getattr(self, name) for term, name in LOSS_TERMS.items()})
-        if self.style_blend is not None:
-            object.__setattr__(self, "style_blend", tuple(self.style_blend))
-            blend_weights(self.style_blend, len(self.style_blend))
-        if self.style_layer_weights is not None:  # a read-only copy: the caller's dict may change later
-            object.__setattr__(self, "style_layer_weights", MappingProxyType(
-                check_style_layer_weights(self.style_layer_weights)))
-        init = self.init
-        named = isinstance(init, str) and init not in ("content", "noise")
-        if named and not Path(init).suffix and not Path(init).exists():
-            raise ParameterError(f"must be 'content', 'noise' or an image path, got {init!r}.", name="init")
+        """Check every setting before any work, naming the one that is wrong (`check_settings`)."""
+        check_settings(self)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (and checked); an unknown name is refused."""
@@ -1190,13 +948,6 @@ def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) ->
     return image_to_tensor(start, content.device)
 
 
-def run_device(model: nn.Module | None, settings: Settings) -> torch.device:
-    """The device of the run: the one asked for, else the given network's, else the best available."""
-    if model is not None and settings.device in (None, "auto"):
-        return next(model.parameters()).device
-    return choose_device(settings.device)
-
-
 @dataclass
 class RunImages:
     """What `prepare_images` makes: the pictures a run works from, the photo at the result's size."""
@@ -1218,43 +969,13 @@ def prepare_images(content: ImageSource, style: ImageSource | Sequence[ImageSour
     if not styles:
         raise ParameterError("is an empty list: give at least one style image.", name="style")
     blend_weights(s.style_blend, len(styles))
-    if isinstance(masks, (str, os.PathLike, Image.Image)):
-        raise ParameterError("must be a list of images, one per style image, not one image.", name="masks")
-    masks = None if masks is None else [as_image(one, "mask", background="black").convert("L") for one in masks]
-    check_masks(masks, len(styles), s.style_blend)
-    for number, mask in enumerate(masks or [], start=1):
-        if mask.getextrema()[1] == 0:
-            warnings.warn(f"Mask {number} is black everywhere, so style {number} applies nowhere. White (or "
-                          "opaque white) is where a style goes.", stacklevel=3)
-    for role, picture in (("content", photo), *(("style", one) for one in styles)):
-        if max(picture.size) < s.size:
-            warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
-                          f"{s.size} px on its longer side and will look soft. Use a larger image or a smaller size.",
-                          stacklevel=3)
+    masks = None if masks is None else open_masks(masks, len(styles), s)
+    warn_if_enlarged(photo, styles, s.size)
     photo = resize_longer_side(photo, s.size)
     if s.color in ("luminance", "histogram"):
         styles = [match_colors(one, photo, luminance_only=s.color == "luminance") for one in styles]
     seen = photo.convert("L").convert("RGB") if s.color == "luminance" else photo
     return RunImages(photo, seen, styles, masks)
-
-
-def check_style_scale(images: RunImages, settings: Settings, coarsest: int, needed: int) -> None:
-    """``style_scale`` must leave every style image large enough for the layers at the coarsest scale, and
-    no larger than the pixels this project decodes (`MAX_IMAGE_PIXELS`) at full size."""
-    for style in images.styles:
-        ratio = max(style.size) / min(style.size)
-        smallest = shorter_side(style.size, max(1, round(coarsest * settings.style_scale)))
-        if smallest < needed:
-            raise ParameterError(
-                f"is too small: at the coarsest scale ({coarsest} px) the style image would be {smallest} px on "
-                f"its shorter side, and the layers used need {needed}. Use at least {needed * ratio / coarsest:.3g}.",
-                name="style_scale")
-        side = round(settings.size * settings.style_scale)
-        if settings.style_scale > 1 and side * shorter_side(style.size, side) > MAX_IMAGE_PIXELS:
-            raise ParameterError(
-                f"is too large: at {settings.size} px the style image would be {side} px on its longer side, more "
-                f"than the {MAX_IMAGE_PIXELS:,} pixels this project works with. Use at most "
-                f"{math.sqrt(MAX_IMAGE_PIXELS * ratio) / settings.size:.3g}.", name="style_scale")
 
 
 def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
@@ -1269,63 +990,6 @@ def plan_scales(images: RunImages, settings: Settings) -> list[tuple[int, int]]:
     schedule = scale_schedule((s.size, s.size * min(elongated) / max(elongated)), s.steps, s.scales, needed)
     check_style_scale(images, settings, schedule[0][0], needed)
     return schedule
-
-
-def photo_fingerprint(photo: Image.Image) -> Tensor:
-    """The photo's grey levels on a 16 x 16 grid: the same for any size of one photo (they differed by at
-    most 0.01 between 64 and 1024 px on the bundled photos), and far apart for two photos (0.19 to 0.28)."""
-    return image_to_tensor(photo.convert("L").resize((16, 16), Image.Resampling.BOX), "cpu")[0, 0]
-
-
-def check_resume_state(state: Any, images: RunImages) -> None:
-    """A resume state must be what a run left (`StyleTransferResult.resume_state`): a picture of shape
-    (1, 3, H, W) in [0, 1], the optimiser's name and its state, made from this photo (its shape, and its
-    `photo_fingerprint` where the state has one). Another size of the same photo is fine (the picture is
-    enlarged); another photo is refused."""
-    if not isinstance(state, Mapping) or not {"image", "optimizer", "state"} <= set(state):
-        raise ParameterError("is not a state a run left: it needs an image, an optimizer and a state.", name="resume")
-    image = state["image"]
-    if not (isinstance(image, Tensor) and image.is_floating_point() and image.dim() == 4 and image.shape[:2] == (1, 3)):
-        kind = f"a {image.dtype} tensor of shape {tuple(image.shape)}" if isinstance(image, Tensor) else repr(image)
-        raise ParameterError(f"holds no picture (a float tensor of shape 1 x 3 x H x W): got {kind:.80}.",
-                             name="resume")
-    if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-        raise ParameterError("holds a picture with values outside [0, 1]: it is damaged.", name="resume")
-    if state["optimizer"] not in OPTIMIZERS or not isinstance(state["state"], Mapping | None):
-        raise ParameterError(f"names the optimizer {state['optimizer']!r} (one of {', '.join(OPTIMIZERS)} is "
-                             "needed) or holds a damaged optimiser state.", name="resume")
-    (height, width), (photo_width, photo_height) = image.shape[-2:], images.content.size
-    if abs(width * photo_height - height * photo_width) > max(width, height, photo_width, photo_height):
-        raise ParameterError(f"was made for a picture of {width} x {height} px, not of this photo's shape "
-                             f"({photo_width} x {photo_height} px): resume with the photo it was made from.",
-                             name="resume")
-    if "photo" not in state:  # states saved before the fingerprint: the shape check above is all there is
-        return
-    photo, fingerprint = state["photo"], photo_fingerprint(images.photo)
-    if not (isinstance(photo, Tensor) and photo.shape == fingerprint.shape and photo.is_floating_point()):
-        raise ParameterError("holds a damaged fingerprint of its photo (a 16 x 16 float tensor is needed).",
-                             name="resume")
-    if not (photo - fingerprint).abs().mean() <= 0.05:  # NaN is "not close" too
-        raise ParameterError("was made from another photo of the same shape (their grey levels differ): resume "
-                             "with the photo it was made from.", name="resume")
-
-
-def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings: Settings,
-                device: torch.device) -> tuple[list[tuple[int, int]], Tensor, dict | None]:
-    """Step 2, resuming: one scale at full size, from the last image and optimiser state of an earlier run.
-    Its optimiser state is dropped for another optimiser or another size (the image is enlarged)."""
-    state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
-    if state is None:  # a result that kept no state: an ordinary run
-        return plan_scales(images, settings), None, None
-    check_resume_state(state, images)
-    image = state["image"].to(device)
-    fits = state["optimizer"] == settings.optimizer and tuple(image.shape[-2:]) == images.content.size[::-1]
-    if not fits and state["state"] is not None:
-        warnings.warn(f"The resumed run's optimiser state ({state['optimizer']}, {image.shape[-1]} x "
-                      f"{image.shape[-2]} px) does not fit this run ({settings.optimizer}, {images.content.width} x "
-                      f"{images.content.height} px): a fresh optimiser goes on from its picture, enlarged if need be.",
-                      stacklevel=3)
-    return [(settings.size, settings.steps)], image, state["state"] if fits else None
 
 
 def scale_objective(model: nn.Module, images: RunImages, settings: Settings, size: int,
@@ -1362,23 +1026,6 @@ def run_scale(objective: StyleTransferLoss, image: Tensor, settings: Settings, s
                    stop=stop, first_step=len(history), history=history, optimizer_state=optimizer_state)
     release_freed_memory(image, between_runs=True)
     return run
-
-
-def forget_optimizer_state(runs: list[tuple[int, OptimizationRun]]) -> None:
-    """Before the next scale: the last scale's optimiser state (L-BFGS's history, ten image-sized pairs)
-    is not needed again, so its memory is freed. Only the last scale's state is kept, for ``resume``."""
-    if runs:
-        runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], optimizer_state=None))
-
-
-def reraise_out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> NoReturn:
-    """Raise ``error`` again, as a `DeviceError` that says what to do if it is the device running out of
-    memory (called in an ``except`` block)."""
-    if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
-        raise error
-    where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", ", or the device cpu")
-    raise DeviceError(f"{settings.size} ran out of {where} memory. Try a smaller size, for example "
-                      f"{settings.size // 2}{advice}.", name="size") from None
 
 
 def build_result(images: RunImages, image: Tensor, runs: list[tuple[int, OptimizationRun]], history: LossHistory,
@@ -1464,9 +1111,418 @@ def stylize(
 # =============================================================================
 # 7. Under the hood
 # =============================================================================
-# What the notebooks do not teach, each piece there for one reason: speed, memory, a clear message where
-# a library gives a raw one. The teaching path above calls down into it; the figures that justify each
+# What the notebooks do not teach line by line, each group there for one reason, said in its first line:
+# checks that name a wrong value, devices, resuming a run, the optimiser's safeguards, the weights' download
+# and checks, precision, memory. The teaching path above calls down into it; the figures that justify a
 # piece are in the README (Performance, High resolution), where they are measured, not here.
+
+
+# Checks of what a caller passes: a wrong value is named, with what to give instead.
+def check_number(name: str, value: Any, *, integer: bool = False, at_least: float = 0, above: bool = False) -> None:
+    """Refuse sizes, steps, weights and rates that make no sense, naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"must be a number, got {value!r}.", name=name)
+    if integer and not isinstance(value, numbers.Integral):
+        raise ParameterError(f"must be a whole number, got {value!r}.", name=name)
+    if not math.isfinite(value) or value < at_least or (above and value == at_least):
+        raise ParameterError(f"must be {'greater than' if above else 'at least'} {at_least}, got {value!r}.", name=name)
+
+
+def check_layers(layers: Iterable[str]) -> list[str]:
+    """``layers`` as a list, refusing names VGG19 does not have."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    unknown = [name for name in layers if name not in VGG19_LAYER_INDEX]
+    if unknown:
+        raise ParameterError(f"Unknown layer name(s) {unknown}. Valid names: {', '.join(VGG19_LAYER_NAMES)}.")
+    if not layers:
+        raise ParameterError(f"Give at least one layer name, e.g. {CONTENT_LAYER}.")
+    return layers
+
+
+def check_loss_weights(weights: Mapping[str, float]) -> None:
+    """Each term's weight (α, β, the TV weight, by term name) must be zero or more, and not all zero."""
+    for term, setting_name in LOSS_TERMS.items():
+        check_number(setting_name, weights[term])
+    if not any(weights.values()):
+        *most, last = LOSS_TERMS.values()
+        raise ParameterError(f"{', '.join(most)} and {last} are all zero: there is nothing to optimise.")
+
+
+def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequence[float] | None) -> None:
+    """One mask per style image, and no ``style_blend`` with masks (each style has its own region)."""
+    if masks is None:
+        return
+    if len(masks) != styles:
+        raise ParameterError(f"has {len(masks)} mask(s) for {styles} style image(s): give one mask per "
+                             "style image (white where that style goes).", name="masks")
+    if style_blend is not None:
+        raise ParameterError("mixes styles everywhere, masks give each style its own region: use one or the "
+                             "other.", name="style_blend")
+
+
+def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
+    if weights is None:
+        return {name: 1.0 for name in STYLE_LAYERS}
+    if not isinstance(weights, Mapping):
+        raise ParameterError(f"must map layer names to weights, got {weights!r}.", name="style_layer_weights")
+    check_layers(weights)
+    for name, weight in weights.items():
+        check_number(f"style_layer_weights[{name!r}]", weight)
+    return dict(weights)
+
+
+def check_style_scale(images: RunImages, settings: Settings, coarsest: int, needed: int) -> None:
+    """``style_scale`` must leave every style image large enough for the layers at the coarsest scale, and
+    no larger than the pixels this project decodes (`MAX_IMAGE_PIXELS`) at full size."""
+    for style in images.styles:
+        ratio = max(style.size) / min(style.size)
+        smallest = shorter_side(style.size, max(1, round(coarsest * settings.style_scale)))
+        if smallest < needed:
+            raise ParameterError(
+                f"is too small: at the coarsest scale ({coarsest} px) the style image would be {smallest} px on "
+                f"its shorter side, and the layers used need {needed}. Use at least {needed * ratio / coarsest:.3g}.",
+                name="style_scale")
+        side = round(settings.size * settings.style_scale)
+        if settings.style_scale > 1 and side * shorter_side(style.size, side) > MAX_IMAGE_PIXELS:
+            raise ParameterError(
+                f"is too large: at {settings.size} px the style image would be {side} px on its longer side, more "
+                f"than the {MAX_IMAGE_PIXELS:,} pixels this project works with. Use at most "
+                f"{math.sqrt(MAX_IMAGE_PIXELS * ratio) / settings.size:.3g}.", name="style_scale")
+
+
+def check_settings(settings: Settings) -> None:
+    """Each setting against its declaration in `Settings` (kind, range, choices), and the weights, blend and
+    layer weights against their own checks; the blend becomes a tuple and the layer weights a read-only copy."""
+    for f in dataclasses.fields(settings):
+        value, meta = getattr(settings, f.name), f.metadata
+        if value is None and meta["optional"]:
+            continue
+        if f.name == "precision" and value == "fp16":
+            raise ParameterError(FP16_REFUSED, name="precision")
+        if meta["choices"] and value not in meta["choices"]:
+            raise ParameterError(f"must be one of {', '.join(meta['choices'])}, got {value!r}.", name=f.name)
+        if meta["kind"] is str and f.name != "device" and isinstance(value, (numbers.Number, Mapping, list, tuple)):
+            raise ParameterError(f"must be text (a name or a path), got {value!r:.80}.", name=f.name)
+        if meta["kind"] in (int, float):
+            check_number(f.name, value, integer=meta["kind"] is int,
+                         at_least=-math.inf if meta["at_least"] is None else meta["at_least"], above=meta["above"])
+    check_loss_weights({term: getattr(settings, name) for term, name in LOSS_TERMS.items()})
+    if settings.style_blend is not None:
+        object.__setattr__(settings, "style_blend", tuple(settings.style_blend))
+        blend_weights(settings.style_blend, len(settings.style_blend))
+    if settings.style_layer_weights is not None:  # a read-only copy: the caller's dict may change later
+        object.__setattr__(settings, "style_layer_weights", MappingProxyType(
+            check_style_layer_weights(settings.style_layer_weights)))
+    init = settings.init
+    named = isinstance(init, str) and init not in ("content", "noise")
+    if named and not Path(init).suffix and not Path(init).exists():
+        raise ParameterError(f"must be 'content', 'noise' or an image path, got {init!r}.", name="init")
+
+
+def warn_of_empty_targets(objective: StyleTransferLoss, layer_weights: Mapping[str, float]) -> None:
+    """Warn when a layer the objective uses has a target with no energy (all zeros for this image, as a black
+    style image gives): there is nothing to match there, and `set_weights` leaves it out."""
+    energies = {name: min(one[name] for one in objective.region_energies)
+                for name, weight in layer_weights.items() if weight and objective.style_weight}
+    if objective.content_weight:
+        energies[objective.content_layer] = objective.content_energy
+    empty = [name for name, energy in energies.items() if not energy > 0]
+    if empty:
+        warnings.warn(f"Layer(s) {', '.join(empty)} are all zeros for this image, so there is nothing to match "
+                      "there; they are left out of the objective.", stacklevel=3)
+
+
+def check_image_side(image: Tensor, layers: Sequence[str]) -> None:
+    """Refuse an image too small for the deepest of ``layers`` (each pooling halves it), before the network
+    fails with a message about kernel sizes."""
+    height, width = image.shape[-2:]
+    needed = min_image_side(layers)
+    if min(height, width) < needed:
+        raise ImageError(
+            f"The image is {width} x {height} pixels, but layer {max(layers, key=VGG19_LAYER_INDEX.get)} "
+            f"needs at least {needed} pixels on each side. Use a larger size or a less elongated image."
+        )
+
+
+def open_masks(masks: Sequence[ImageSource], styles: int, settings: Settings) -> list[Image.Image]:
+    """The masks as grey pictures, one per style image; a mask black everywhere is warned about (its style
+    would apply nowhere)."""
+    if isinstance(masks, (str, os.PathLike, Image.Image)):
+        raise ParameterError("must be a list of images, one per style image, not one image.", name="masks")
+    opened = [as_image(one, "mask", background="black").convert("L") for one in masks]
+    check_masks(opened, styles, settings.style_blend)
+    for number, mask in enumerate(opened, start=1):
+        if mask.getextrema()[1] == 0:
+            warnings.warn(f"Mask {number} is black everywhere, so style {number} applies nowhere. White (or "
+                          "opaque white) is where a style goes.", stacklevel=4)
+    return opened
+
+
+def warn_if_enlarged(photo: Image.Image, styles: Sequence[Image.Image], size: int) -> None:
+    """A picture smaller than the result is enlarged and looks soft: say so, naming it."""
+    for role, picture in (("content", photo), *(("style", one) for one in styles)):
+        if max(picture.size) < size:
+            warnings.warn(f"The {role} image is only {picture.width} x {picture.height} pixels; it is enlarged to "
+                          f"{size} px on its longer side and will look soft. Use a larger image or a smaller size.",
+                          stacklevel=4)
+
+
+# Images: what load_image was given, checked and decoded; whatever Pillow hands over, made plain RGB.
+def to_rgb(image: Image.Image, background: str = "white") -> Image.Image:
+    """Any Pillow mode as 8-bit RGB (VGG19 saw RGB photos); transparency is flattened onto ``background``
+    (white for pictures; black for masks, so that a transparent part of a mask means "no style here")."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Pillow's own conversion clips 16-bit values at 255 (a white image): scale the range down instead.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        if image.mode == "F" and values.max() <= 1.0:
+            top = 1.0
+        return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, background), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def byte_count(file: Path | BinaryIO) -> int:
+    """The size of an image file in bytes: on disk, or to the end of a file object (Pillow reads it from the
+    start, so where this leaves the position does not matter)."""
+    if isinstance(file, Path):
+        return file.stat().st_size
+    return file.seek(0, os.SEEK_END)
+
+
+def image_file(file: str | os.PathLike | bytes | BinaryIO, name: str | None) -> tuple[Path | BinaryIO, str]:
+    """What `load_image` was given, as a path or a seekable file object, and the name messages call it;
+    a missing, empty or wrong kind of input is refused before Pillow sees it."""
+    if isinstance(file, (str, os.PathLike)):
+        file = Path(file)
+        name = name or str(file)
+        if not file.exists():
+            raise ImageError(f"No file at {name}. Check the path (it is relative to {Path.cwd()}).")
+        if file.is_dir():
+            raise ImageError(f"{name} is a folder, not an image. Give the path of one image file.")
+    elif isinstance(file, (bytes, bytearray, memoryview)):
+        file, name = io.BytesIO(file), name or "the image given"  # an upload's content
+    elif hasattr(file, "read") and hasattr(file, "seek"):
+        name = name or str(getattr(file, "name", "the file given"))
+    else:
+        raise ImageError(f"load_image needs a path, bytes or a binary file object, got {type(file).__name__}.")
+    if byte_count(file) == 0:
+        raise ImageError(f"{name} is empty (0 bytes). Copy or download the image again.")
+    return file, name
+
+
+def decode_image(file: Path | BinaryIO, name: str, background: str) -> Image.Image:
+    """Decode ``file`` upright (its EXIF orientation applied) as 8-bit RGB, after the pixel count in its
+    header is checked; each way Pillow can fail becomes an `ImageError` that says what to do."""
+    try:
+        with Image.open(file) as opened:  # reads only the header so far
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageError(
+                    f"{name} claims to be {width} x {height} pixels ({width * height:,}), more than the "
+                    f"{MAX_IMAGE_PIXELS:,} this project decodes; it may be a decompression bomb. "
+                    "Shrink it with an image editor first."
+                )
+            upright = ImageOps.exif_transpose(opened)  # decodes the pixels
+            upright.load()
+            image = to_rgb(upright, background)
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name} is refused: {error} Shrink it first.") from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{name} is not an image that Pillow can read. Is it really a JPEG or PNG? "
+            "Open it in an image viewer and export it again as PNG or JPEG."
+        ) from None
+    except PermissionError:
+        raise ImageError(f"{name} cannot be read (permission denied). Check the file's permissions.") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, StyleTransferError):
+            raise
+        raise ImageError(f"{name} is damaged or truncated ({error}). Download or export it again.") from None
+    return image
+
+
+# Devices: which one to run on, and an out-of-memory error that says what to do.
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """The requested device, or with None/"auto" the best available one: CUDA, then Apple MPS, then CPU."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"cannot be {device!r}: use cpu, cuda, cuda:0, mps or auto.", name="device") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("cannot be CUDA here: this PyTorch sees no NVIDIA GPU. Use cpu (or auto).", name="device")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise DeviceError(f"cannot be {chosen}: this machine has {torch.cuda.device_count()} GPU(s).", name="device")
+    if chosen.type == "mps" and not mps:
+        raise DeviceError("cannot be Apple MPS here: it is not available. Use cpu (or auto).", name="device")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"cannot be {device!r}: use cpu, cuda or mps.", name="device")
+    return chosen
+
+
+def run_device(model: nn.Module | None, settings: Settings) -> torch.device:
+    """The device of the run: the one asked for, else the given network's, else the best available."""
+    if model is not None and settings.device in (None, "auto"):
+        return next(model.parameters()).device
+    return choose_device(settings.device)
+
+
+def reraise_out_of_memory(error: BaseException, settings: Settings, device: torch.device) -> NoReturn:
+    """Raise ``error`` again, as a `DeviceError` that says what to do if it is the device running out of
+    memory (called in an ``except`` block)."""
+    if not isinstance(error, (torch.OutOfMemoryError, MemoryError)) and "allocate" not in str(error):
+        raise error
+    where, advice = ("CPU", "") if device.type == "cpu" else ("GPU", ", or the device cpu")
+    raise DeviceError(f"{settings.size} ran out of {where} memory. Try a smaller size, for example "
+                      f"{settings.size // 2}{advice}.", name="size") from None
+
+
+# Resuming a run: its state checked against the run it is given to; what a finished scale no longer needs.
+def photo_fingerprint(photo: Image.Image) -> Tensor:
+    """The photo's grey levels on a 16 x 16 grid: the same for any size of one photo (they differed by at
+    most 0.01 between 64 and 1024 px on the bundled photos), and far apart for two photos (0.19 to 0.28)."""
+    return image_to_tensor(photo.convert("L").resize((16, 16), Image.Resampling.BOX), "cpu")[0, 0]
+
+
+def check_resume_state(state: Any, images: RunImages) -> None:
+    """A resume state must be what a run left (`StyleTransferResult.resume_state`): a picture of shape
+    (1, 3, H, W) in [0, 1], the optimiser's name and its state, made from this photo (its shape, and its
+    `photo_fingerprint` where the state has one). Another size of the same photo is fine (the picture is
+    enlarged); another photo is refused."""
+    if not isinstance(state, Mapping) or not {"image", "optimizer", "state"} <= set(state):
+        raise ParameterError("is not a state a run left: it needs an image, an optimizer and a state.", name="resume")
+    image = state["image"]
+    if not (isinstance(image, Tensor) and image.is_floating_point() and image.dim() == 4 and image.shape[:2] == (1, 3)):
+        kind = f"a {image.dtype} tensor of shape {tuple(image.shape)}" if isinstance(image, Tensor) else repr(image)
+        raise ParameterError(f"holds no picture (a float tensor of shape 1 x 3 x H x W): got {kind:.80}.",
+                             name="resume")
+    if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise ParameterError("holds a picture with values outside [0, 1]: it is damaged.", name="resume")
+    if state["optimizer"] not in OPTIMIZERS or not isinstance(state["state"], Mapping | None):
+        raise ParameterError(f"names the optimizer {state['optimizer']!r} (one of {', '.join(OPTIMIZERS)} is "
+                             "needed) or holds a damaged optimiser state.", name="resume")
+    (height, width), (photo_width, photo_height) = image.shape[-2:], images.content.size
+    if abs(width * photo_height - height * photo_width) > max(width, height, photo_width, photo_height):
+        raise ParameterError(f"was made for a picture of {width} x {height} px, not of this photo's shape "
+                             f"({photo_width} x {photo_height} px): resume with the photo it was made from.",
+                             name="resume")
+    if "photo" not in state:  # states saved before the fingerprint: the shape check above is all there is
+        return
+    photo, fingerprint = state["photo"], photo_fingerprint(images.photo)
+    if not (isinstance(photo, Tensor) and photo.shape == fingerprint.shape and photo.is_floating_point()):
+        raise ParameterError("holds a damaged fingerprint of its photo (a 16 x 16 float tensor is needed).",
+                             name="resume")
+    if not (photo - fingerprint).abs().mean() <= 0.05:  # NaN is "not close" too
+        raise ParameterError("was made from another photo of the same shape (their grey levels differ): resume "
+                             "with the photo it was made from.", name="resume")
+
+
+def resume_from(resume: StyleTransferResult | dict, images: RunImages, settings: Settings,
+                device: torch.device) -> tuple[list[tuple[int, int]], Tensor, dict | None]:
+    """Step 2, resuming: one scale at full size, from the last image and optimiser state of an earlier run.
+    Its optimiser state is dropped for another optimiser or another size (the image is enlarged)."""
+    state = resume.resume_state if isinstance(resume, StyleTransferResult) else resume
+    if state is None:  # a result that kept no state: an ordinary run
+        return plan_scales(images, settings), None, None
+    check_resume_state(state, images)
+    image = state["image"].to(device)
+    fits = state["optimizer"] == settings.optimizer and tuple(image.shape[-2:]) == images.content.size[::-1]
+    if not fits and state["state"] is not None:
+        warnings.warn(f"The resumed run's optimiser state ({state['optimizer']}, {image.shape[-1]} x "
+                      f"{image.shape[-2]} px) does not fit this run ({settings.optimizer}, {images.content.width} x "
+                      f"{images.content.height} px): a fresh optimiser goes on from its picture, enlarged if need be.",
+                      stacklevel=3)
+    return [(settings.size, settings.steps)], image, state["state"] if fits else None
+
+
+def forget_optimizer_state(runs: list[tuple[int, OptimizationRun]]) -> None:
+    """Before the next scale: the last scale's optimiser state (L-BFGS's history, ten image-sized pairs)
+    is not needed again, so its memory is freed. Only the last scale's state is kept, for ``resume``."""
+    if runs:
+        runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], optimizer_state=None))
+
+
+# The optimiser: torch's L-BFGS with a step bound in pixels and tests that do not depend on the objective's scale.
+class PixelLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS (no line search: one evaluation per step), fitted to pixels in [0, 1]. Notebook 05.
+
+    1. Scale-free: torch learns curvature only from steps with y·s > 1e-10 (and stops when every gradient
+       is below 1e-7), absolute numbers that our relative errors can fall short of: a relu1_1-only
+       texture learnt nothing and crept along the gradient. So L-BFGS sees the objective times a ``gain``
+       fixed at the first evaluation, making that gradient 1 per pixel on average.
+    2. Steps in pixel units: torch's first step is tiny and mostly teaches rounding; ours moves the pixel
+       that moves most by lr x ``max_step``. Without a line search a step can overshoot far (at a large β
+       the objective rose to 24 times its start), so no step moves any pixel more than ``max_step``.
+    3. The step is clamped to [0, 1], and the next curvature pair uses the step actually taken.
+    4. A step that raised the objective discards the curvature learnt so far: the next step starts again
+       from the gradient. On stiff objectives (a large β) bounded steps otherwise went up and down for good.
+    """
+
+    def __init__(self, image: Tensor, lr: float = 1.0, max_step: float = MAX_PIXEL_STEP) -> None:
+        super().__init__([image], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+        self.image, self.max_step = image, max_step
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+        image, state = self.image, self.state[self.image]
+
+        def scaled() -> Tensor:
+            with torch.enable_grad():
+                loss = closure()
+            if image.grad is not None:
+                size = image.grad.abs().mean().item()
+                state.setdefault("gain", 1 / size if 0 < size < math.inf else 1.0)  # kept for a resumed run
+                image.grad.mul_(state["gain"])
+            if loss.item() * state.get("gain", 1.0) > state.get("prev_loss", math.inf):
+                state["n_iter"] = 0  # the last step went uphill: forget the curvature, start again from the gradient
+            return loss * state.get("gain", 1.0)
+
+        start = image.clone()
+        loss = super().step(scaled)
+        taken = image.clamp_(0, 1) - start
+        largest = taken.abs().max().item()
+        longest = self.max_step * (self.param_groups[0]["lr"] if state["n_iter"] == 1 else 1)
+        if largest > 0:
+            if state["n_iter"] == 1 or largest > longest:
+                taken = image.copy_(start + taken * (longest / largest)).clamp_(0, 1) - start
+            state["d"] = taken.view(-1) / state["t"]  # what the next curvature pair learns from
+        return loss / state.get("gain", 1.0)
+
+
+# Where to get the weights, for every message about missing or unreadable ones.
+def how_to_get_weights() -> str:
+    """The instructions shown whenever the ImageNet weights are not available."""
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return (
+        "To use the real ImageNet weights, do one of:\n"
+        f"  1. let this machine download them once ({VGG19_WEIGHTS.meta['_file_size']:.0f} MB) from "
+        f"{VGG19_WEIGHTS.url};\n"
+        f"  2. download that file elsewhere and copy it to {cache}/vgg19-dcbb9e9d.pth "
+        "(torchvision's cache: a copy there is used as is);\n"
+        f"  3. set {WEIGHTS_ENV}=/path/to/vgg19-dcbb9e9d.pth (or a file:// or http:// URL), or give that "
+        "path as the weights setting. A features-only copy (80 MB; the README's Weights section says how "
+        "to make one) works the same.\n"
+        "For a quick test without them, set the weights to \"random\"; the result will not look like style "
+        "transfer."
+    )
+
+
+def random_weights(features: nn.Sequential, seed: int | None) -> None:
+    """Untrained weights, drawn as torchvision initialises VGG19 (from ``seed``, else torch's global
+    generator), for tests and demonstrations only."""
+    features.to_empty(device="cpu")
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            nn.init.zeros_(layer.bias)
+    features.weights_source = "random (untrained) weights"
 
 
 # Weights: download, cache and checks, so that a wrong or damaged file says what to do.

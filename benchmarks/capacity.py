@@ -344,6 +344,7 @@ def run_server(env: Mapping[str, str], interval: float = 0.1, settle: float = 3.
     hub, each student's server is this one (jupyterhub-singleuser) with the hub's extension added."""
     import secrets
     import socket
+    import urllib.error
     import urllib.request
 
     with socket.socket() as sock:
@@ -356,7 +357,7 @@ def run_server(env: Mapping[str, str], interval: float = 0.1, settle: float = 3.
                    "--ServerApp.port_retries=0", *(["--allow-root"] if os.geteuid() == 0 else [])]
         start = time.perf_counter()
         server = subprocess.Popen(command, env={**os.environ, **env, "JUPYTER_RUNTIME_DIR": scratch},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             with Sampler(server.pid, interval) as sampler:
                 deadline = time.monotonic() + 120
@@ -365,6 +366,8 @@ def run_server(env: Mapping[str, str], interval: float = 0.1, settle: float = 3.
                         with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5) as page:
                             page.read()
                         break
+                    except urllib.error.HTTPError as error:  # it answered, but not with the page
+                        raise RuntimeError(f"JupyterLab answered {error.code} on port {port}: {command}") from None
                     except OSError:
                         if server.poll() is not None or time.monotonic() > deadline:
                             raise RuntimeError(f"JupyterLab did not answer on port {port}: {command}") from None
@@ -374,7 +377,11 @@ def run_server(env: Mapping[str, str], interval: float = 0.1, settle: float = 3.
                 return Run("JupyterLab server (no kernel)", time.perf_counter() - start, sampler.total)
         finally:
             server.terminate()
-            server.wait(30)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 # =============================================================================

@@ -56,8 +56,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 # the command, the machine): a student's JupyterLab server takes 118 MiB; the heaviest kernel of the main
 # paths (notebook 07, section 2) peaks at 1205 MiB resident, and of whole notebooks 1548 MiB (07's optional
 # High resolution). MEM_GUARANTEE covers the main-path peak with its server, 1323 MiB, rounded up; MEM_LIMIT
-# the whole-notebook peak with its server and one more kernel left open (an idle kernel holds up to 770 MiB
-# of its own), 2436 MiB, rounded up. One core each, and a class of two students per core on average
+# the whole-notebook peak with its server and one more kernel left open (an idle kernel holds up to 786 MiB
+# of its own), 2452 MiB, rounded up. One core each, and a class of two students per core on average
 # (CPU_GUARANTEE): with one thread each, two runs on one core each take twice as long as one alone.
 # JupyterHub reads "G" as GiB (1.4G = 1434 MiB). Change the figures here and in zero-to-jupyterhub.yaml,
 # which repeats them for Kubernetes (tests/test_hub.py keeps the two equal).

@@ -73,10 +73,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     Such a test is skipped on a developer's machine, and fails in CI (CI=true), which must run it: .ci/run
     installs Chromium and Node.js, so a skip there would hide a broken set-up."""
     marker = item.get_closest_marker("requires")
-    if marker is not None and marker.args[0] is not None:
+    why = marker.args[0] if marker is not None and marker.args else None
+    if why is not None:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run this test: {marker.args[0]}", pytrace=False)
-        pytest.skip(marker.args[0])
+            pytest.fail(f"CI must run this test: {why}", pytrace=False)
+        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -101,8 +102,9 @@ class Marked:
 
 def test_a_missing_requirement_skips_here_and_fails_in_ci(monkeypatch):
     """The browser and hub tests must run in CI: there, a missing Chromium or npm is a failure, not a skip."""
-    import conftest as tests_conftest
-
+    spec = importlib.util.spec_from_file_location("tests_conftest", ROOT / "tests" / "conftest.py")
+    tests_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tests_conftest)
     monkeypatch.delenv("CI", raising=False)
     tests_conftest.pytest_runtest_setup(Marked(None))  # nothing missing: the test runs
     with pytest.raises(pytest.skip.Exception, match="no chromium"):
