@@ -102,7 +102,7 @@ class DeviceError(StyleTransferError, RuntimeError):
 # =============================================================================
 # Images travel as PIL images until the last moment, then become float tensors
 # of shape (1, 3, H, W) with values in [0, 1]. The ImageNet normalisation that
-# VGG19 expects happens inside `extract_features`, so user code never juggles
+# VGG19 expects happens inside the forward pass (`iter_features`), so user code never juggles
 # normalised pixels and clamping to [0, 1] is always meaningful.
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -250,8 +250,8 @@ def load_vgg19(
     if weights is None or weights == "random":
         random_weights(features, seed)
     else:
-        checkpoint, features.weights_source = read_checkpoint(weights)
-        features.load_state_dict(features_state_dict(checkpoint, features), assign=True)
+        state, features.weights_source = read_checkpoint(weights)
+        features.load_state_dict(features_state_dict(state, features), assign=True)
     features.requires_grad_(False)  # we optimise the image, never the network
     return features.eval().to(choose_device(device))
 
@@ -376,7 +376,8 @@ def style_loss(
 
 def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
     """``features`` seen through ``mask`` (1 x 1 x H x W, 0 to 1, any resolution), and the share of the
-    picture the mask covers at this layer's resolution.
+    picture the mask covers at this layer's resolution: the mean of the mask squared (for a black-and-white
+    mask, the white share exactly).
 
     The masked maps are divided by √share, so that `gram_matrix` of them is an average over the region
     only, comparable with a whole style image's Gram matrix. Spatial control (Gatys et al. 2017): a
@@ -389,7 +390,8 @@ def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
 
 
 def total_variation_loss(image: Tensor) -> Tensor:
-    """Mean squared difference between neighbouring pixels, across and down; zero for a flat image.
+    """The mean squared difference between horizontal neighbours plus that between vertical ones; zero for
+    a flat image.
 
     Not in the paper: a smoothness prior against the pixel-level noise the
     optimiser can leave behind.
@@ -530,7 +532,8 @@ class StyleTransferLoss:
                   for energies in self.region_energies]
         uses_content = bool(weights["content"]) and self.content_energy > 0
         self.style_layer_weights = layers
-        reached = list(dict.fromkeys([self.content_layer] * uses_content + [n for one in scales for n in one]))
+        style_layers = [name for region in scales for name in region]
+        reached = list(dict.fromkeys(([self.content_layer] if uses_content else []) + style_layers))
         self.plan = ObjectivePlan(weights, scales, uses_content, reached)  # what __call__ reads, in one piece
         self.version += 1
 
@@ -564,7 +567,7 @@ class StyleTransferLoss:
             if plan.uses_content and name == self.content_layer:
                 terms["content"] = weight["content"] * content_loss(features, self.content_target) / self.content_energy
             for mask, targets, region_scales in zip(self.masks, self.region_targets, plan.style_scales, strict=True):
-                scale, seen = region_scales.get(name, 0.0), features
+                scale, seen = region_scales.get(name, 0.0), features  # scale: w_l / target energy (set_weights)
                 if scale and mask is not None:  # the region's features, its term weighted by the share it covers
                     seen, share = through_mask(features, mask)
                     scale *= share
@@ -575,10 +578,10 @@ class StyleTransferLoss:
         if weight["tv"]:
             terms["tv"] = weight["tv"] * total_variation_loss(image)
         total = sum(terms.values(), zero)
-        numbers = torch.stack([*terms.values(), *style_layers.values(), total]).detach().tolist()
+        values = torch.stack([*terms.values(), *style_layers.values(), total]).detach().tolist()
         first = len(terms)
-        return total, Losses(dict(zip(terms, numbers[:first], strict=True)), numbers[-1],
-                             dict(zip(style_layers, numbers[first:-1], strict=True)))
+        return total, Losses(dict(zip(terms, values[:first], strict=True)), values[-1],
+                             dict(zip(style_layers, values[first:-1], strict=True)))
 
 
 # =============================================================================
@@ -680,7 +683,7 @@ def optimize(objective: StyleTransferLoss, image: Tensor, *, steps: int, optimiz
     history = LossHistory() if history is None else history
     best, best_step, best_loss, stopped = image.detach().clone(), first_step, math.inf, None
     version, longer_side = getattr(objective, "version", 0), max(image.shape[-2:])
-    evaluated: list[Losses] = []
+    evaluated: list[Losses] = []  # this step's evaluations; both optimisers evaluate the step's start first
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
@@ -1103,7 +1106,7 @@ def stylize(
         if not runs:
             raise
         runs[-1] = (runs[-1][0], dataclasses.replace(runs[-1][1], stopped="interrupted", optimizer_state=None))
-    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:  # re-raised: out of memory with advice
         reraise_out_of_memory(error, settings, device)
     return build_result(images, image, runs, history, settings, model, device, autocast_dtype, started)
 
