@@ -71,6 +71,8 @@ LAB = {
     "status_bar": "#jp-main-statusbar",
     "menu_run": "#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')",
     "run_all": ".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))",
+    "menu_file": "#jp-MainMenu .lm-MenuBar-itemLabel:text-is('File')",
+    "save": ".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))",
     "error_output": ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']",
 }
 # the status bar names the kernel and its state: "No Kernel | Initializing", then "Python 3 (ipykernel) | Idle"
@@ -246,9 +248,10 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), full_page=False)
 
 
-def wait_until_every_cell_ran(page) -> None:
+def wait_until_every_cell_ran(page, who: str = "", wait_ms: int = WAIT_MS) -> None:
     """Every code cell shows an execution count (not [*] or [ ]), then the kernel is idle; or a cell failed
-    (Lab then drops the cells queued after it), which the caller reports."""
+    (Lab then drops the cells queued after it), which the caller reports. ``who`` starts the failure's
+    message (tests/test_hub.py: the student's name)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     prompts = page.locator(LAB["cell"] + ".jp-CodeCell .jp-InputArea-prompt")
@@ -259,9 +262,10 @@ def wait_until_every_cell_ran(page) -> None:
                 return document.querySelector(error) !== null
                     || (prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim())));
             }""",
-            arg=[LAB["cell"], LAB["error_output"]], timeout=WAIT_MS, polling=250)
+            arg=[LAB["cell"], LAB["error_output"]], timeout=wait_ms, polling=250)
     except PlaywrightTimeout:
-        pytest.fail(f"Run All did not finish within {WAIT_MS // 1000} s; prompts: {prompts.all_inner_texts()}")
+        pytest.fail(f"{who + ': ' if who else ''}Run All did not finish within {wait_ms // 1000} s; prompts: "
+                    f"{prompts.all_inner_texts()}")
     kernel_idle(page).wait_for()
 
 

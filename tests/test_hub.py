@@ -48,7 +48,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from test_browser import CHROMIUM
+from test_browser import CHROMIUM, LAB, kernel_idle, wait_until_every_cell_ran  # JupyterLab 4's markup
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "classroom" / "jupyterhub_config.py"
@@ -60,19 +60,6 @@ NOTEBOOK = "notebooks/00_the_method_in_a_minute.ipynb"  # in a student's home, a
 WAIT_S = 240
 WAIT_MS = WAIT_S * 1000
 STOP_S = 60
-
-# JupyterLab's own markup (4.x), as in test_browser.py
-LAB = {
-    "cell": ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell",
-    "status_bar": "#jp-main-statusbar",
-    "menu_run": "#jp-MainMenu .lm-MenuBar-itemLabel:text-is('Run')",
-    "run_all": ".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Run All Cells'))",
-    "menu_file": "#jp-MainMenu .lm-MenuBar-itemLabel:text-is('File')",
-    "save": ".lm-Menu-item:has(.lm-Menu-itemLabel:text-is('Save Notebook'))",
-    "error_output": ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']",
-}
-KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # "Python 3 (ipykernel) | Idle"
-
 
 def missing_requirement() -> str | None:
     """Why the class cannot be served here, or None."""
@@ -284,10 +271,6 @@ def hub() -> Iterator[Hub]:
 # ---------------------------------------------------------------- the students
 
 
-def kernel_idle(page):
-    return page.locator(LAB["status_bar"]).get_by_text(KERNEL_IDLE)
-
-
 def log_in(browser, hub: Hub, name: str):
     """A student's own browser context, logged in; the hub then starts their server (not waited for here)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -308,25 +291,6 @@ def open_and_run_all(page, hub: Hub, name: str) -> None:
     kernel_idle(page).wait_for()
     page.locator(LAB["menu_run"]).click()
     page.locator(LAB["run_all"]).click()
-
-
-def wait_until_every_cell_ran(page, name: str) -> None:
-    """Every code cell shows an execution count, or a cell failed (Lab drops the queue after it); then the
-    kernel is idle."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    prompts = page.locator(LAB["cell"] + ".jp-CodeCell .jp-InputArea-prompt")
-    try:
-        page.wait_for_function(
-            """([cells, error]) => {
-                const prompts = [...document.querySelectorAll(cells + '.jp-CodeCell .jp-InputArea-prompt')];
-                return document.querySelector(error) !== null
-                    || (prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim())));
-            }""",
-            arg=[LAB["cell"], LAB["error_output"]], timeout=WAIT_MS, polling=500)
-    except PlaywrightTimeout:
-        pytest.fail(f"{name}: Run All did not finish within {WAIT_S} s; prompts: {prompts.all_inner_texts()}")
-    kernel_idle(page).wait_for()
 
 
 def save(page) -> None:
@@ -367,7 +331,7 @@ def test_a_class_of_three_runs_notebook_00(hub, browser):
         for name, page in pages.items():  # the three kernels then run together
             open_and_run_all(page, hub, name)
         for name, page in pages.items():
-            wait_until_every_cell_ran(page, name)
+            wait_until_every_cell_ran(page, name, WAIT_MS)
             errors = page.locator(LAB["error_output"])
             assert errors.count() == 0, f"{name}: a cell raised:\n" + "\n".join(errors.all_inner_texts())
             save(page)
