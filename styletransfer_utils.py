@@ -2,7 +2,7 @@
 
 Every notebook in ``notebooks/`` imports this file. It holds what the series
 teaches, in the order it teaches it, and reads top to bottom following the
-data: every name is defined before it is used, except the last section's::
+data: every name is defined before it is used, except the last two sections'::
 
     image -> tensor -> VGG19 features -> Gram matrices and losses -> optimiser -> image
 
@@ -13,7 +13,8 @@ Sections
     4. The Gram matrix and the losses  (notebooks 03 and 04)
     5. The optimisation loop           (notebook 05)
     6. Settings and `stylize`          (notebooks 05 and 06)
-    7. Under the hood                  (what the notebooks do not teach: speed, memory, plumbing)
+    7. Going further                   (notebook 07: several styles, masks, colour control, pooling)
+    8. Under the hood                  (what the notebooks do not teach: speed, memory, plumbing)
 
 The tools that stand beside it (the command line, figures and live previews,
 the slider panel, checkpoint utilities) are in ``styletransfer_tools/``. They
@@ -61,11 +62,10 @@ ImageSource = str | os.PathLike | Image.Image
 # =============================================================================
 # 1. Errors
 # =============================================================================
-# Every problem a user can cause ends in one of these errors, and each message
-# says what went wrong *and what to do*. An error about one setting or parameter
-# carries its ``name``: the message then begins with that name, and ``detail`` is
-# the rest, so a front-end can put its own word for the setting in its place (the
-# command line its flag, styletransfer_tools/cli.py) without reading the text.
+# Every problem a user can cause ends in one of these errors, and each message says what went wrong *and what to do*.
+# An error about one setting or parameter carries its ``name``: the message then begins with that name, and ``detail``
+# is the rest, so a front-end can put its own word for the setting in its place (the command line its flag,
+# styletransfer_tools/cli.py) without reading the text.
 
 
 class StyleTransferError(Exception):
@@ -100,10 +100,9 @@ class DeviceError(StyleTransferError, RuntimeError):
 # =============================================================================
 # 2. Images  (notebook 01)
 # =============================================================================
-# Images travel as PIL images until the last moment, then become float tensors
-# of shape (1, 3, H, W) with values in [0, 1]. The ImageNet normalisation that
-# VGG19 expects happens inside the forward pass (`iter_features`), so user code never juggles
-# normalised pixels and clamping to [0, 1] is always meaningful.
+# Images travel as PIL images until the last moment, then become float tensors of shape (1, 3, H, W) with values in
+# [0, 1]. The ImageNet normalisation that VGG19 expects happens inside the forward pass (`iter_features`), so user
+# code never juggles normalised pixels and clamping to [0, 1] is always meaningful.
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,9 +116,8 @@ MAX_IMAGE_PIXELS = 50_000_000
 def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     """Scale ``image`` so that its longer side is exactly ``size`` pixels, keeping the aspect ratio.
 
-    Content and style images of any shape work: the style representation
-    (Gram matrices) does not depend on where things are, only on which
-    features occur together.
+    Content and style images of any shape work: the style representation (Gram matrices) does not depend on where
+    things are, only on which features occur together.
     """
     check_number("size", size, integer=True, at_least=1)
     width, height = image.size
@@ -134,15 +132,10 @@ def load_image(file: str | os.PathLike | bytes | BinaryIO, max_size: int | None 
                name: str | None = None) -> Image.Image:
     """Open an image file as an upright RGB picture, optionally shrunk so its longer side is ``max_size``.
 
-    Phone photos store "which way is up" in their EXIF data rather than in the
-    pixels, so the orientation is applied here. Grey, palette, transparent,
-    CMYK and 16-bit images all become 8-bit RGB. The size in the file's header
-    is checked before any pixel is decoded.
-
-    ``file`` is a path, an image's bytes or a binary file object that can seek:
-    an image never saved to disk (the studio's upload) gets the same checks and
-    decoding as a file. Messages call it ``name`` (default: the path, or the
-    file object's own name). Introduced in notebook 01.
+    Phone photos store "which way is up" in their EXIF data rather than in the pixels, so the orientation
+    is applied; grey, palette, transparent, CMYK and 16-bit images all become 8-bit RGB (`decode_image`).
+    ``file``: a path, an image's bytes or a binary file object that can seek (the studio's upload), called
+    ``name`` in messages (default: the path, or the file object's name). Introduced in notebook 01.
     """
     if max_size is not None:
         check_number("max_size", max_size, integer=True, at_least=1)
@@ -190,11 +183,10 @@ def imagenet_denormalize(normalized: Tensor) -> Tensor:
 # =============================================================================
 # 3. VGG19 features  (notebook 02)
 # =============================================================================
-# Style transfer uses torchvision's `vgg19().features`, 37 modules numbered
-# 0 ... 36; VGG19_LAYER_NAMES maps the paper's names to those indices.
-# "convX_Y" is a convolution's output *before* its ReLU, "reluX_Y" after it.
-# The paper's conv4_2 and conv1_1 ... conv5_1 were read after Caffe's in-place
-# ReLUs: relu4_2 and relu1_1 ... relu5_1 in our names, and in our defaults.
+# Style transfer uses torchvision's `vgg19().features`, 37 modules numbered 0 ... 36; VGG19_LAYER_NAMES maps the
+# paper's names to those indices. "convX_Y" is a convolution's output *before* its ReLU, "reluX_Y" after it. The
+# paper's conv4_2 and conv1_1 ... conv5_1 were read after Caffe's in-place ReLUs: relu4_2 and relu1_1 ... relu5_1 in
+# our names, and in our defaults.
 
 VGG19_WEIGHTS = VGG19_Weights.IMAGENET1K_V1  # URL, hash, ImageNet class names, preprocessing
 WEIGHTS_ENV = "STYLETRANSFER_VGG19_WEIGHTS"  # a path or URL of the checkpoint, for offline classrooms
@@ -238,13 +230,11 @@ def load_vgg19(
 ) -> nn.Sequential:
     """torchvision's VGG19 feature layers (``vgg19().features``), frozen, in eval mode, on ``device``.
 
-    ``weights`` is ``"imagenet"`` (torchvision's checkpoint, see
-    `read_checkpoint`), a checkpoint's path or URL, or ``"random"`` for
-    untrained weights, which only tests and demonstrations want. The module's
-    ``weights_source`` says which weights it holds. It never falls back to
-    random weights by itself: if the real ones cannot be had, a `WeightsError`
-    says how to get them. ``seed``: random weights drawn from that seed (else from torch's global one),
-    so that a run with random weights repeats. Introduced in notebook 02.
+    ``weights`` is ``"imagenet"`` (torchvision's checkpoint, see `read_checkpoint`), a checkpoint's path or URL,
+    or ``"random"`` for untrained weights, which only tests and demonstrations want. The module's
+    ``weights_source`` says which weights it holds. It never falls back to random weights by itself: if the real
+    ones cannot be had, a `WeightsError` says how to get them. ``seed``: random weights drawn from that seed (else
+    from torch's global one), so that a run with random weights repeats. Introduced in notebook 02.
     """
     features = vgg19_skeleton()
     if weights is None or weights == "random":
@@ -262,32 +252,13 @@ def min_image_side(layers: Iterable[str]) -> int:
     return 2 ** sum(1 for name in VGG19_LAYER_NAMES[:deepest] if name.startswith("pool"))
 
 
-POOLINGS = ("max", "avg")
-
-
-def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
-    """The same network with max pooling (as torchvision trained it) or average pooling (as the paper used).
-
-    The paper found that average pooling "yields slightly more appealing results" (CVPR 2016, section
-    2; its 2015 arXiv version adds that it improves the gradient flow). The convolutions are shared, not
-    copied; only the five pooling layers are swapped. Introduced in notebook 07.
-    """
-    if pooling not in POOLINGS:
-        raise ParameterError(f"must be one of {', '.join(POOLINGS)}, got {pooling!r}.", name="pooling")
-    kind = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
-    layers = [kind(2, 2) if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)) else layer for layer in model]
-    swapped = nn.Sequential(*layers)
-    swapped.weights_source = getattr(model, "weights_source", "weights supplied by the caller")
-    return swapped.eval()
-
-
 def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
                   autocast_dtype: torch.dtype | None = None) -> Iterator[tuple[str, Tensor]]:
     """The forward pass of `extract_features` (normalising, stopping at the deepest requested layer), one
     layer at a time: (name, activations) as each requested layer is reached, in the network's order.
 
     `StyleTransferLoss` computes each term as soon as its layer is reached (section 4). ``autocast_dtype``:
-    run the layers in that precision (section 5); None leaves the caller's autocast, if any, as it is.
+    run the layers in that precision (`choose_precision`); None leaves the caller's autocast, if any, as it is.
     """
     wanted = check_layers(layers)
     check_image_side(image, wanted)
@@ -296,14 +267,7 @@ def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
     x = imagenet_normalize(image).contiguous(memory_format=torch.channels_last)
     for name, layer in zip(VGG19_LAYER_NAMES, model, strict=False):
         with contextlib.nullcontext() if autocast_dtype is None else torch.autocast(x.device.type, autocast_dtype):
-            if x is kept and isinstance(layer, nn.ReLU):
-                # torchvision's ReLUs are in-place: one would overwrite a conv output we just kept
-                x = F.relu(x)
-            elif isinstance(layer, nn.MaxPool2d) and x.requires_grad:
-                # recomputed in the backward pass, rather than keeping one int64 index per output value
-                x = checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
+            x = run_layer(layer, x, kept)  # layer(x), keeping what we yielded intact (under the hood)
         if name in remaining:
             kept = x
             yield name, x
@@ -315,10 +279,9 @@ def iter_features(model: nn.Module, image: Tensor, layers: Iterable[str],
 def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = STYLE_LAYERS) -> dict[str, Tensor]:
     """Run ``image`` (values in [0, 1]) through VGG19 and keep the named activations.
 
-    ImageNet normalisation happens here, so callers always work in [0, 1].
-    The forward pass stops at the deepest requested layer: for the paper's
-    layers that skips conv5_2 ... pool5, which would cost time and give
-    nothing. Introduced in notebook 02.
+    ImageNet normalisation happens here, so callers always work in [0, 1]. The forward pass stops at the deepest
+    requested layer: for the paper's layers that skips conv5_2 ... pool5, which would cost time and give nothing.
+    Introduced in notebook 02.
     """
     wanted = check_layers(layers)
     found = dict(iter_features(model, image, wanted))
@@ -344,11 +307,10 @@ def extract_features(model: nn.Module, image: Tensor, layers: Iterable[str] = ST
 def gram_matrix(features: Tensor) -> Tensor:
     """Channel-by-channel correlations of feature maps, shape (B, C, C), divided by C·H·W.
 
-    Entry (i, j) is how strongly channels i and j fire *together*, averaged over
-    all positions: texture without layout. Computed in float32 even when the
-    network ran in bfloat16, because the sums are long. Its gradient is written
-    out (`GramMatrix`), so that no float32 copy of the features waits for the
-    backward pass. Introduced in notebook 03.
+    Entry (i, j) is how strongly channels i and j fire *together*, averaged over all positions: texture without
+    layout. Computed in float32 even when the network ran in bfloat16, because the sums are long. Its gradient is
+    written out (`GramMatrix`), so that no float32 copy of the features waits for the backward pass. Introduced in
+    notebook 03.
     """
     return GramMatrix.apply(features)
 
@@ -374,27 +336,11 @@ def style_loss(
     return sum(style_terms(features, target_grams, layer_weights).values(), torch.zeros(()))
 
 
-def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
-    """``features`` seen through ``mask`` (1 x 1 x H x W, 0 to 1, any resolution), and the share of the
-    picture the mask covers at this layer's resolution: the mean of the mask squared (for a black-and-white
-    mask, the white share exactly).
-
-    The masked maps are divided by √share, so that `gram_matrix` of them is an average over the region
-    only, comparable with a whole style image's Gram matrix. Spatial control (Gatys et al. 2017): a
-    style for each region. Introduced in notebook 07.
-    """
-    small = F.interpolate(mask.float(), size=features.shape[-2:], mode="bilinear", antialias=True)
-    share = small.pow(2).mean().item()
-    weights = small / math.sqrt(share) if share else small
-    return features * weights.to(features.dtype), share  # in the features' precision: half the memory in bf16
-
-
 def total_variation_loss(image: Tensor) -> Tensor:
-    """The mean squared difference between horizontal neighbours plus that between vertical ones; zero for
-    a flat image.
+    """The mean squared difference between horizontal neighbours plus that between vertical ones; zero for a flat
+    image.
 
-    Not in the paper: a smoothness prior against the pixel-level noise the
-    optimiser can leave behind.
+    Not in the paper: a smoothness prior against the pixel-level noise the optimiser can leave behind.
     """
     across = image[..., :, 1:] - image[..., :, :-1]
     down = image[..., 1:, :] - image[..., :-1, :]
@@ -438,20 +384,6 @@ class Losses(TermsByName):
     style_layers: Mapping[str, float] = field(default_factory=dict)
 
 
-def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
-    """How much each of ``count`` style images counts, summing to 1; None: equally."""
-    blend = [1.0] * count if blend is None else list(blend)
-    if len(blend) != count:
-        raise ParameterError(f"has {len(blend)} weight(s) for {count} style image(s): give one each.",
-                             name="style_blend")
-    for weight in blend:
-        check_number("style_blend", weight)
-    if not max(blend, default=0):
-        raise ParameterError("weights are all zero: give at least one style image a weight.", name="style_blend")
-    shares = [weight / max(blend) for weight in blend]  # each at most 1: their sum cannot overflow
-    return [share / sum(shares) for share in shares]
-
-
 @dataclass(frozen=True)
 class ObjectivePlan:
     """What one call of `StyleTransferLoss` reads, made by its `set_weights`: each term's weight (by the names
@@ -466,16 +398,14 @@ class ObjectivePlan:
 class StyleTransferLoss:
     """The full objective  α·content + β·style + tv_weight·TV  for one photo and one or more style images.
 
-    content = content_loss(F, P) / mean(P²) and style = Σ_l w_l · mse(G_l, A_l)
-    / mean(A_l²): relative errors (see the note above). The targets and their
-    energies are computed once, here; a call then costs one forward pass up to
-    the deepest layer with a weight. A target with no energy (a layer all
-    zeros for this image) is left out, with a warning. Introduced in notebook 04.
+    content = content_loss(F, P) / mean(P²) and style = Σ_l w_l · mse(G_l, A_l) / mean(A_l²): relative errors
+    (see the note above). The targets and their energies are computed once, here; a call then costs one
+    forward pass up to the deepest layer with a weight. A target with no energy (a layer all zeros for this
+    image) is left out, with a warning. Introduced in notebook 04.
 
-    ``masks`` (one per style image, 1 x 1 x H x W, 0 to 1): style i is matched
-    only where mask i is white (`through_mask`), each region's term weighted by
-    the share it covers, so that a pixel is pulled as hard as without masks;
-    where no mask is white there is only content. Notebook 07.
+    ``masks`` (one per style image, 1 x 1 x H x W, 0 to 1): style i is matched only where mask i is white
+    (`through_mask`), each region's term weighted by the share it covers, so that a pixel is pulled as hard
+    as without masks; where no mask is white there is only content. Notebook 07.
     """
 
     def __init__(
@@ -523,10 +453,7 @@ class StyleTransferLoss:
         weights = {term: current[term] if given[term] is None else given[term] for term in LOSS_TERMS}
         check_loss_weights(weights)
         layers = self.style_layer_weights if style_layer_weights is None else check_style_layer_weights(
-            style_layer_weights)
-        if set(layers) - set(self.style_targets):
-            raise ParameterError(f"This objective has style targets for {', '.join(self.style_targets)} only; "
-                                 f"make a new one to use {', '.join(set(layers) - set(self.style_targets))}.")
+            style_layer_weights, has_targets=self.style_targets)
         # each style layer's weight divided by its target's energy: the style terms are then relative errors
         scales = [{n: w / energies[n] for n, w in layers.items() if w and weights["style"] and energies[n] > 0}
                   for energies in self.region_energies]
@@ -546,17 +473,16 @@ class StyleTransferLoss:
     layers = property(lambda self: self.plan.layers)
 
     def features(self, image: Tensor, layers: Sequence[str] | None = None) -> dict[str, Tensor]:
-        """`extract_features` (by default of the layers in use), in the precision asked for (section 5)."""
+        """`extract_features` (by default of the layers in use), in the precision asked for (`choose_precision`)."""
         layers = self.layers if layers is None else layers
         return dict(iter_features(self.model, image, layers, self.autocast_dtype))
 
     def __call__(self, image: Tensor) -> tuple[Tensor, Losses]:
         """(the total as a tensor to backpropagate, the weighted terms as plain numbers).
 
-        Each term is computed as soon as the forward pass reaches its layer. The
-        backward pass runs the most recent operations first, so a term's
-        gradient is then made when the backward pass is back at its layer, not
-        at its start and held throughout (README, High resolution).
+        Each term is computed as soon as the forward pass reaches its layer. The backward pass runs the most
+        recent operations first, so a term's gradient is then made when the backward pass is back at its layer,
+        not at its start and held throughout (README, High resolution).
         """
         plan = self.plan
         weight = plan.weights
@@ -587,23 +513,14 @@ class StyleTransferLoss:
 # =============================================================================
 # 5. The optimisation loop  (notebook 05)
 # =============================================================================
-# The loop knows nothing about figures, widgets or progress bars: it calls a
-# `callback(step, image, losses)` after every step and stops when
-# `stop.is_set()`. So the same loop runs in a notebook, a test, a background
-# thread and the command line.
+# The loop knows nothing about figures, widgets or progress bars: it calls a `callback(step, image, losses)` after
+# every step and stops when `stop.is_set()`. So the same loop runs in a notebook, a test, a background thread and the
+# command line.
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}  # Adam: pixel units (0-1 scale); L-BFGS: times its own step
 LBFGS_HISTORY = 10  # pairs of (step, gradient change) kept (README, Performance: why 10)
 PRECISIONS = ("auto", "fp32", "bf16")
-FP16_REFUSED = (
-    # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range (6e-5):
-    # without loss scaling they would be flushed towards zero. bf16 has fp32's range.
-    "cannot be fp16: its range is too small for this objective's gradients, which would underflow. "
-    "Use bf16 (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or fp32."
-)
-
-
 @dataclass
 class LossHistory(TermsByName):
     """Every step's weighted terms (by the names of `LOSS_TERMS`) and total, ready to plot
@@ -730,14 +647,14 @@ def optimize(objective: StyleTransferLoss, image: Tensor, *, steps: int, optimiz
 # =============================================================================
 # 6. Settings and `stylize`  (notebooks 05 and 06)
 # =============================================================================
-# Every setting of a run is declared once, in `Settings`: its default, its
-# range or choices, its unit and a line of help. `stylize` validates through
-# it; the command line builds its flags, the panel its controls and the run
-# record its fields from `dataclasses.fields(Settings)`.
+# Every setting of a run is declared once, in `Settings`: its default, its range or choices, its unit and a line of
+# help. `stylize` validates through it; the command line builds its flags, the panel its controls and the run record
+# its fields from `dataclasses.fields(Settings)`.
 
 
 # "luminance", "histogram": Gatys et al. 2017, "Controlling Perceptual Factors"; "content": jcjohnson's -original_colors
 COLORS = ("style", "content", "luminance", "histogram")
+POOLINGS = ("max", "avg")  # VGG19's pooling layers: as torchvision trained them, or as the paper used them
 
 
 def setting(default: Any, kind: type, help: str, *, unit: str = "", at_least: float | None = None,
@@ -799,22 +716,16 @@ class Settings:
 
     def record(self) -> dict[str, Any]:
         """The settings as JSON-ready values (an image given as init: its description)."""
-        record = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            record[f.name] = dict(value) if isinstance(value, Mapping) else list(value) if isinstance(
-                value, tuple) else (value if value is None or isinstance(value, (int, float, str)) else str(value))
-        return record
+        return {f.name: json_value(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 @dataclass
 class StyleTransferResult:
     """What `stylize` returns.
 
-    ``best_image`` has the lowest loss seen at the last scale reached, computed
-    at ``best_size`` (smaller than ``size``, and soft, if the run stopped during
-    a coarse scale). ``stopped`` says why the run ended early, or is None.
-    ``history`` holds every step of every scale (``history.size`` says which).
+    ``best_image`` has the lowest loss seen at the last scale reached, computed at ``best_size`` (smaller than
+    ``size``, and soft, if the run stopped during a coarse scale). ``stopped`` says why the run ended early, or is
+    None. ``history`` holds every step of every scale (``history.size`` says which).
     """
 
     image: Image.Image
@@ -854,12 +765,10 @@ def scale_schedule(shape: tuple[float, float], steps: int, scales: int | None = 
     """The coarse-to-fine plan for an image of ``shape``: [(longer side, steps), ...] ending at full size,
     ``max(shape)`` px (the shorter side may be fractional: its ratio is what counts).
 
-    A step at half the size costs a quarter as much, and the large shapes
-    settle there (Gatys et al. 2017). Each resolution is half the next;
-    ``scales=None`` halves while the coarsest longer side stays at least 96 px
-    and the shorter side ``min_side`` (384 px: 96, 192, 384). Each coarser scale
-    gets half the steps of the next finer one (80 steps: 11 + 22 + 47), which
-    reached the lowest objective for the time on the stand-in features.
+    A step at half the size costs a quarter as much, and the large shapes settle there (Gatys et al. 2017). Each
+    resolution is half the next; ``scales=None`` halves while the coarsest longer side stays at least 96 px and
+    the shorter side ``min_side`` (384 px: 96, 192, 384). Each coarser scale gets half the steps of the next finer
+    one (80 steps: 11 + 22 + 47), which reached the lowest objective for the time on the stand-in features.
     """
     size = round(max(shape))
     if scales is None:
@@ -868,12 +777,7 @@ def scale_schedule(shape: tuple[float, float], steps: int, scales: int | None = 
             scales += 1
     check_number("scales", scales, integer=True, at_least=1)
     sizes = [max(1, round(size / 2**k)) for k in reversed(range(min(scales, steps)))]
-    if shorter_side(shape, sizes[0]) < min_side:
-        raise ImageError(
-            f"At {sizes[0]} px on its longer side the image is only {shorter_side(shape, sizes[0])} px on its "
-            f"shorter side, but the layers used need at least {min_side}. Use a larger size, fewer scales, "
-            "or a less elongated image."
-        )
+    check_coarsest_side(shape, sizes[0], min_side)
     shares = [Fraction(COARSE_STEP_RATIO) ** k for k in reversed(range(len(sizes)))]  # exact, for any steps
     counts = [max(1, int(steps * share / sum(shares))) for share in shares]
     while sum(counts) > steps:
@@ -893,51 +797,12 @@ def resize_tensor(image: Tensor, shape: tuple[int, int] | torch.Size) -> Tensor:
 def upscale(image: Tensor, content: Tensor) -> Tensor:
     """Carry the picture up to the next resolution, with the photo's fine detail added.
 
-    Adding what the photo has at the new size and not at the old one,
-    content − enlarge(shrink(content)), starts the finer scale closer to the
-    photo than enlarging alone (README, Performance, gives what it gained).
+    Adding what the photo has at the new size and not at the old one, content − enlarge(shrink(content)), starts
+    the finer scale closer to the photo than enlarging alone (README, Performance, gives what it gained).
     """
     shape = content.shape[-2:]
     detail = content - resize_tensor(resize_tensor(content, image.shape[-2:]), shape)
     return (resize_tensor(image, shape) + detail).clamp(0, 1)
-
-
-def keep_colors(picture: Image.Image, photo: Image.Image) -> Image.Image:
-    """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
-    photo's colours: color="content" after the run (jcjohnson/neural-style's ``-original_colors``), and the
-    last step of Gatys et al. 2017's luminance-only transfer (color="luminance"). Notebook 07."""
-    _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
-    return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
-
-
-def match_colors(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
-    """``image`` recoloured so that its colours have ``target``'s mean and covariance (Gatys et al. 2017's
-    colour histogram matching, by a linear map); with ``luminance_only``, its grey levels get ``target``'s
-    mean and spread, and the result is grey. Introduced in notebook 07."""
-    if luminance_only:
-        grey, goal = (np.asarray(picture.convert("L"), np.float64) for picture in (image, target))
-        matched = (grey - grey.mean()) / (grey.std() + 1e-6) * goal.std() + goal.mean()
-        return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
-    pixels, goal = (np.asarray(picture, np.float64).reshape(-1, 3) for picture in (image, target))
-    spread, wanted = (np.linalg.cholesky(np.cov(x.T) + 1e-3 * np.eye(3)) for x in (pixels, goal))
-    matched = (pixels - pixels.mean(0)) @ (wanted @ np.linalg.inv(spread)).T + goal.mean(0)
-    return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8).reshape(image.height, image.width, 3))
-
-
-def as_image(source: ImageSource, role: str, background: str = "white") -> Image.Image:
-    """A path or a PIL image (content, style, mask or init), as an upright RGB PIL image (transparency
-    flattened onto ``background``): a PIL image from ``Image.open`` gets its EXIF orientation, as a file does."""
-    if isinstance(source, Image.Image):
-        return to_rgb(ImageOps.exif_transpose(source), background)
-    if isinstance(source, (str, os.PathLike)):
-        return load_image(source, background=background)
-    raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")
-
-
-def mask_tensor(mask: Image.Image, content: Tensor) -> Tensor:
-    """A grey mask image as a 1 x 1 x H x W tensor of 0 to 1, stretched to the content tensor's shape."""
-    height, width = content.shape[-2:]
-    return image_to_tensor(mask.resize((width, height), Image.Resampling.BILINEAR), content.device)[:, :1]
 
 
 def initial_image(init: str | ImageSource, content: Tensor, seed: int | None) -> Tensor:
@@ -1072,14 +937,13 @@ def stylize(
 ) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by optimising the pixels, coarse to fine. Notebook 05.
 
-    ``content``, ``style``: paths or PIL images, any sizes; several styles are blended (``style_blend``)
-    or each painted where its mask is white (``masks``, notebook 07). Settings: ``settings`` (default
-    `Settings()`) with keyword changes, ``stylize(photo, painting, style_weight=10)``. ``model``: from
-    `load_vgg19`, else loaded from ``settings.weights``. ``callback``, ``stop``: as in `optimize`;
-    Ctrl-C, ``stop`` and a diverging loss keep the best image so far. ``resume``: a result (or its
-    ``resume_state``) to go on from for ``steps`` more steps. The steps are the functions above, in order
-    (the studio calls them itself, to keep each scale's objective); a run repeats exactly on the same
-    machine, device and precision.
+    ``content``, ``style``: paths or PIL images, any sizes; several styles are blended (``style_blend``) or each
+    painted where its mask is white (``masks``, notebook 07). Settings: ``settings`` (default `Settings()`) with
+    keyword changes, ``stylize(photo, painting, style_weight=10)``. ``model``: from `load_vgg19`, else loaded from
+    ``settings.weights``. ``callback``, ``stop``: as in `optimize`; Ctrl-C, ``stop`` and a diverging loss keep the
+    best image so far. ``resume``: a result (or its ``resume_state``) to go on from for ``steps`` more steps. The
+    steps are the functions above, in order (the studio calls them itself, to keep each scale's objective); a run
+    repeats exactly on the same machine, device and precision.
     """
     settings = (settings or Settings()).replace(**changes)
     started, device = time.perf_counter(), run_device(model, settings)
@@ -1112,12 +976,105 @@ def stylize(
 
 
 # =============================================================================
-# 7. Under the hood
+# 7. Going further  (notebook 07)
+# =============================================================================
+# What a setting beyond the paper's own method asks for: several style images, masks (a style for each
+# region), colour control (Gatys et al. 2017) and the paper's average pooling. The first reading, sections
+# 1 to 6, calls these by name and can skip them; notebook 07 teaches them.
+
+
+def blend_weights(blend: Sequence[float] | None, count: int) -> list[float]:
+    """How much each of ``count`` style images counts, summing to 1; None: equally."""
+    blend = [1.0] * count if blend is None else list(blend)
+    if len(blend) != count:
+        raise ParameterError(f"has {len(blend)} weight(s) for {count} style image(s): give one each.",
+                             name="style_blend")
+    for weight in blend:
+        check_number("style_blend", weight)
+    if not max(blend, default=0):
+        raise ParameterError("weights are all zero: give at least one style image a weight.", name="style_blend")
+    shares = [weight / max(blend) for weight in blend]  # each at most 1: their sum cannot overflow
+    return [share / sum(shares) for share in shares]
+
+
+def mask_tensor(mask: Image.Image, content: Tensor) -> Tensor:
+    """A grey mask image as a 1 x 1 x H x W tensor of 0 to 1, stretched to the content tensor's shape."""
+    height, width = content.shape[-2:]
+    return image_to_tensor(mask.resize((width, height), Image.Resampling.BILINEAR), content.device)[:, :1]
+
+
+def through_mask(features: Tensor, mask: Tensor) -> tuple[Tensor, float]:
+    """``features`` seen through ``mask`` (1 x 1 x H x W, 0 to 1, any resolution), and the share of the
+    picture the mask covers at this layer's resolution: the mean of the mask squared (for a black-and-white
+    mask, the white share exactly).
+
+    The masked maps are divided by √share, so that `gram_matrix` of them is an average over the region
+    only, comparable with a whole style image's Gram matrix. Spatial control (Gatys et al. 2017): a
+    style for each region. Introduced in notebook 07.
+    """
+    small = F.interpolate(mask.float(), size=features.shape[-2:], mode="bilinear", antialias=True)
+    share = small.pow(2).mean().item()
+    weights = small / math.sqrt(share) if share else small
+    return features * weights.to(features.dtype), share  # in the features' precision: half the memory in bf16
+
+
+def with_pooling(model: nn.Sequential, pooling: str) -> nn.Sequential:
+    """The same network with max pooling (as torchvision trained it) or average pooling (as the paper used).
+
+    The paper found that average pooling "yields slightly more appealing results" (CVPR 2016, section
+    2; its 2015 arXiv version adds that it improves the gradient flow). The convolutions are shared, not
+    copied; only the five pooling layers are swapped. Introduced in notebook 07.
+    """
+    if pooling not in POOLINGS:
+        raise ParameterError(f"must be one of {', '.join(POOLINGS)}, got {pooling!r}.", name="pooling")
+    kind = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
+    layers = [kind(2, 2) if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)) else layer for layer in model]
+    swapped = nn.Sequential(*layers)
+    swapped.weights_source = getattr(model, "weights_source", "weights supplied by the caller")
+    return swapped.eval()
+
+
+def keep_colors(picture: Image.Image, photo: Image.Image) -> Image.Image:
+    """``picture``'s luminance with ``photo``'s colours (the chroma of YCbCr): the painting's strokes in the
+    photo's colours: color="content" after the run (jcjohnson/neural-style's ``-original_colors``), and the
+    last step of Gatys et al. 2017's luminance-only transfer (color="luminance"). Notebook 07."""
+    _, blue, red = photo.resize(picture.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
+    return Image.merge("YCbCr", (picture.convert("L"), blue, red)).convert("RGB")
+
+
+def match_colors(image: Image.Image, target: Image.Image, luminance_only: bool = False) -> Image.Image:
+    """``image`` recoloured so that its colours have ``target``'s mean and covariance (Gatys et al. 2017's
+    colour histogram matching, by a linear map); with ``luminance_only``, its grey levels get ``target``'s
+    mean and spread, and the result is grey. Introduced in notebook 07."""
+    if luminance_only:
+        grey, goal = (np.asarray(picture.convert("L"), np.float64) for picture in (image, target))
+        matched = (grey - grey.mean()) / (grey.std() + 1e-6) * goal.std() + goal.mean()
+        return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    pixels, goal = (np.asarray(picture, np.float64).reshape(-1, 3) for picture in (image, target))
+    spread, wanted = (np.linalg.cholesky(np.cov(x.T) + 1e-3 * np.eye(3)) for x in (pixels, goal))
+    matched = (pixels - pixels.mean(0)) @ (wanted @ np.linalg.inv(spread)).T + goal.mean(0)
+    return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8).reshape(image.height, image.width, 3))
+
+
+# =============================================================================
+# 8. Under the hood
 # =============================================================================
 # What the notebooks do not teach line by line, each group there for one reason, said in its first line:
-# checks that name a wrong value, devices, resuming a run, the optimiser's safeguards, the weights' download
-# and checks, precision, memory. The teaching path above calls down into it; the figures that justify a
-# piece are in the README (Performance, High resolution), where they are measured, not here.
+# the run record's values, checks that name a wrong value, image decoding, devices, resuming a run, the
+# optimiser's safeguards, the weights' download and checks, precision, the forward pass's and the Gram matrix's
+# savings, memory release. The sections above call down into it; the figures that justify a piece are in the
+# README (Performance, High resolution), where they are measured, not here.
+
+
+# The run record: a setting's value as JSON can hold it.
+def json_value(value: Any) -> Any:
+    """A mapping as a dict, a tuple as a list, a number, string or None as itself, anything else (a PIL image
+    given as init) as its description."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value if value is None or isinstance(value, (int, float, str)) else str(value)
 
 
 # Checks of what a caller passes: a wrong value is named, with what to give instead.
@@ -1163,8 +1120,10 @@ def check_masks(masks: Sequence[Tensor] | None, styles: int, style_blend: Sequen
                              "other.", name="style_blend")
 
 
-def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate per-layer style weights; ``None`` means the paper's five layers, equally."""
+def check_style_layer_weights(weights: Mapping[str, float] | None,
+                              has_targets: Mapping[str, Tensor] | None = None) -> dict[str, float]:
+    """Validate per-layer style weights; ``None`` means the paper's five layers, equally. ``has_targets``:
+    an objective's style targets, which a change of its weights (`StyleTransferLoss.set_weights`) cannot add to."""
     if weights is None:
         return {name: 1.0 for name in STYLE_LAYERS}
     if not isinstance(weights, Mapping):
@@ -1172,6 +1131,10 @@ def check_style_layer_weights(weights: Mapping[str, float] | None) -> dict[str, 
     check_layers(weights)
     for name, weight in weights.items():
         check_number(f"style_layer_weights[{name!r}]", weight)
+    missing = [name for name in weights if has_targets is not None and name not in has_targets]
+    if missing:
+        raise ParameterError(f"This objective has style targets for {', '.join(has_targets)} only; "
+                             f"make a new one to use {', '.join(missing)}.")
     return dict(weights)
 
 
@@ -1192,6 +1155,16 @@ def check_style_scale(images: RunImages, settings: Settings, coarsest: int, need
                 f"is too large: at {settings.size} px the style image would be {side} px on its longer side, more "
                 f"than the {MAX_IMAGE_PIXELS:,} pixels this project works with. Use at most "
                 f"{math.sqrt(MAX_IMAGE_PIXELS * ratio) / settings.size:.3g}.", name="style_scale")
+
+
+def check_coarsest_side(shape: tuple[float, float], coarsest: int, min_side: int) -> None:
+    """The coarsest scale of `scale_schedule` must still reach the deepest layer in use."""
+    if shorter_side(shape, coarsest) < min_side:
+        raise ImageError(
+            f"At {coarsest} px on its longer side the image is only {shorter_side(shape, coarsest)} px on its "
+            f"shorter side, but the layers used need at least {min_side}. Use a larger size, fewer scales, "
+            "or a less elongated image."
+        )
 
 
 def check_settings(settings: Settings) -> None:
@@ -1246,20 +1219,6 @@ def check_image_side(image: Tensor, layers: Sequence[str]) -> None:
             f"The image is {width} x {height} pixels, but layer {max(layers, key=VGG19_LAYER_INDEX.get)} "
             f"needs at least {needed} pixels on each side. Use a larger size or a less elongated image."
         )
-
-
-def open_masks(masks: Sequence[ImageSource], styles: int, settings: Settings) -> list[Image.Image]:
-    """The masks as grey pictures, one per style image; a mask black everywhere is warned about (its style
-    would apply nowhere)."""
-    if isinstance(masks, (str, os.PathLike, Image.Image)):
-        raise ParameterError("must be a list of images, one per style image, not one image.", name="masks")
-    opened = [as_image(one, "mask", background="black").convert("L") for one in masks]
-    check_masks(opened, styles, settings.style_blend)
-    for number, mask in enumerate(opened, start=1):
-        if mask.getextrema()[1] == 0:
-            warnings.warn(f"Mask {number} is black everywhere, so style {number} applies nowhere. White (or "
-                          "opaque white) is where a style goes.", stacklevel=4)
-    return opened
 
 
 def warn_if_enlarged(photo: Image.Image, styles: Sequence[Image.Image], size: int) -> None:
@@ -1346,6 +1305,30 @@ def decode_image(file: Path | BinaryIO, name: str, background: str) -> Image.Ima
             raise
         raise ImageError(f"{name} is damaged or truncated ({error}). Download or export it again.") from None
     return image
+
+
+def as_image(source: ImageSource, role: str, background: str = "white") -> Image.Image:
+    """A path or a PIL image (content, style, mask or init), as an upright RGB PIL image (transparency
+    flattened onto ``background``): a PIL image from ``Image.open`` gets its EXIF orientation, as a file does."""
+    if isinstance(source, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(source), background)
+    if isinstance(source, (str, os.PathLike)):
+        return load_image(source, background=background)
+    raise ImageError(f"The {role} image must be a file path or a PIL image, got {type(source).__name__}.")
+
+
+def open_masks(masks: Sequence[ImageSource], styles: int, settings: Settings) -> list[Image.Image]:
+    """The masks as grey pictures, one per style image; a mask black everywhere is warned about (its style
+    would apply nowhere)."""
+    if isinstance(masks, (str, os.PathLike, Image.Image)):
+        raise ParameterError("must be a list of images, one per style image, not one image.", name="masks")
+    opened = [as_image(one, "mask", background="black").convert("L") for one in masks]
+    check_masks(opened, styles, settings.style_blend)
+    for number, mask in enumerate(opened, start=1):
+        if mask.getextrema()[1] == 0:
+            warnings.warn(f"Mask {number} is black everywhere, so style {number} applies nowhere. White (or "
+                          "opaque white) is where a style goes.", stacklevel=4)
+    return opened
 
 
 # Devices: which one to run on, and an out-of-memory error that says what to do.
@@ -1646,6 +1629,14 @@ def features_state_dict(checkpoint: Mapping[str, Any], features: nn.Module) -> d
 
 
 # Precision: bfloat16 where the hardware has it natively, float32 elsewhere.
+FP16_REFUSED = (
+    # The gradients reaching the features are of order 1e-5 to 1e-6, below fp16's normal range (6e-5):
+    # without loss scaling they would be flushed towards zero. bf16 has fp32's range.
+    "cannot be fp16: its range is too small for this objective's gradients, which would underflow. "
+    "Use bf16 (GPUs since Ampere, CPUs with AVX512-BF16 or AMX) or fp32."
+)
+
+
 def choose_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the network, or None for plain float32.
 
@@ -1666,6 +1657,18 @@ def choose_precision(precision: str, device: torch.device) -> torch.dtype | None
         raise ParameterError(f"cannot be bf16 here: this {device.type} has no fast bfloat16. Use fp32 (or auto).",
                              name="precision")
     return torch.bfloat16 if precision != "fp32" and native else None
+
+
+# The forward pass: what we yield stays intact, and max pooling keeps no indices for the backward pass.
+def run_layer(layer: nn.Module, x: Tensor, kept: Tensor | None) -> Tensor:
+    """``layer(x)`` for `iter_features`, with two exceptions. torchvision's ReLUs are in-place: one would
+    overwrite a conv output we just yielded (``kept``), so that ReLU runs out of place. Max pooling is
+    recomputed in the backward pass, rather than keeping one int64 index per output value."""
+    if x is kept and isinstance(layer, nn.ReLU):
+        return F.relu(x)
+    if isinstance(layer, nn.MaxPool2d) and x.requires_grad:
+        return checkpoint(layer, x, use_reentrant=False)
+    return layer(x)
 
 
 # Memory: the Gram matrix's gradient a slice at a time, with no float32 copy of the features kept.
