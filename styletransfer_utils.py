@@ -1131,7 +1131,7 @@ def check_style_layer_weights(weights: Mapping[str, float] | None,
     check_layers(weights)
     for name, weight in weights.items():
         check_number(f"style_layer_weights[{name!r}]", weight)
-    missing = [name for name in weights if has_targets is not None and name not in has_targets]
+    missing = [] if has_targets is None else [name for name in weights if name not in has_targets]
     if missing:
         raise ParameterError(f"This objective has style targets for {', '.join(has_targets)} only; "
                              f"make a new one to use {', '.join(missing)}.")
