@@ -17,7 +17,7 @@ PROXY := $(VENV)/node/node_modules/.bin/configurable-http-proxy
 WEIGHTS ?= imagenet
 LABEL ?=
 
-.PHONY: setup run test check lab lint benchmark quality student autograde figures clean
+.PHONY: setup run test check lab lint benchmark quality levers student autograde figures clean
 
 setup: $(STAMP) $(PROXY)
 
@@ -58,6 +58,9 @@ benchmark: setup
 
 quality: setup
 	$(BIN)/python benchmarks/benchmark_quality.py $(ARGS)
+
+levers: setup
+	$(BIN)/python benchmarks/optimiser_levers.py $(ARGS)
 
 figures: setup
 	$(BIN)/python -m styletransfer_tools.figures --weights "$(WEIGHTS)" --label "$(LABEL)" $(ARGS)

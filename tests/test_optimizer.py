@@ -6,12 +6,14 @@ a relu1_1-only texture, and its steps overshot on one-scale runs with a large β
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
 from PIL import Image
 
 import styletransfer_utils as st
-from conftest import gradient_image, stripes_image
+from conftest import gradient_image, load_benchmark, stripes_image
 from styletransfer_tools import notebook
 
 
@@ -77,3 +79,16 @@ def test_each_step_stays_in_range_and_moves_no_pixel_more_than_max_step(model, c
     assert max(moves) <= st.MAX_PIXEL_STEP + 1e-6
     assert moves[0] == pytest.approx(st.MAX_PIXEL_STEP)  # the first step is a full one, not torch's tiny probe
     assert all(0 <= image.min() and image.max() <= 1 for image in path)
+
+
+def test_the_levers_benchmarks_lbfgs_with_no_preconditioner_takes_pixellbfgs_steps(model, content_image, style_image):
+    """benchmarks/optimiser_levers.py measures a preconditioner with its own L-BFGS; with the identity it must
+    be `PixelLBFGS` (to rounding), or its figures would measure the rewrite as well as the preconditioner."""
+    levers = load_benchmark("optimiser_levers")
+    content, style = st.image_to_tensor(content_image), st.image_to_tensor(style_image)
+    objective = st.StyleTransferLoss(model, content, style)
+    with mock.patch.object(st, "new_optimizer", levers.preconditioned(lambda image: lambda gradient: gradient)):
+        rewritten = lbfgs_path(objective, content, 8)
+    for ours, theirs in zip(lbfgs_path(objective, content, 8), rewritten, strict=True):
+        assert (ours - theirs).abs().max() < 1e-3  # rounding grows over the steps; a real difference was 0.05
+    assert (rewritten[-1] - content).abs().max() > 0.1

@@ -14,16 +14,15 @@ The parsers here are written independently of the script's, so that a bug in one
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from conftest import load_benchmark
 from styletransfer_tools import assignments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +35,7 @@ HOW = "run `python benchmarks/time_notebooks.py --weights PATH --write` on a qui
 SYNC = "run `python benchmarks/time_notebooks.py --sync`"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("time_notebooks", ROOT / "benchmarks" / "time_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("time_notebooks", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-time_notebooks = load_script()
+time_notebooks = load_benchmark("time_notebooks")
 
 
 # -----------------------------------------------------------------------------
