@@ -12,11 +12,13 @@ The levers (names for ``--levers``):
 - ``defaults``;
 - ``max-step-0.05``, ``-0.2``, ``-0.3``: `PixelLBFGS`'s bound on a pixel's move in one step;
 - ``history-5``, ``history-20``: `LBFGS_HISTORY`, the curvature pairs kept;
-- ``schedule-192-272-384``: three scales a factor √2 apart from half size (24 + 20 + 38 steps), whose
-  objectives are closer to the full-size one than 96, 192, 384's; ``schedule-96-192-288-384`` (10 + 16 +
-  20 + 34) and ``schedule-136-192-272-384`` (10 + 12 + 16 + 40): four scales, at about the same cost;
-- ``coarse-line-search``: the coarse scales with PyTorch's L-BFGS and its ``strong_wolfe`` line search
-  (the same iterations, so a few more evaluations; the full size as usual);
+- ``schedule-192-272-384``: three scales a factor √2 apart from half size (24 + 20 + 38: 82 steps, at
+  about the defaults' cost), whose objectives are closer to the full-size one than 96, 192, 384's;
+  ``schedule-96-192-288-384`` (10 + 16 + 20 + 34) and ``schedule-136-192-272-384`` (10 + 12 + 16 + 40):
+  four scales, at about the same cost;
+- ``coarse-line-search``: the coarse scales with PyTorch's L-BFGS and its ``strong_wolfe`` line search,
+  within PyTorch's default budget of 1.25 evaluations per step asked (so at most a quarter more), clamped
+  to [0, 1] only at the scale's end and without `PixelLBFGS`'s bound; the full size as usual;
 - ``pyramid-preconditioner``: an L-BFGS whose initial inverse Hessian is γ·P instead of γ·I, with P = I +
   3 (A₂ + A₄ + A₈ + A₁₆), A_k averaging k × k blocks: longer steps for the broad shapes. Here only; it is
   `PixelLBFGS` in everything else (gain, bound, clamp, restart after an uphill step);
@@ -24,7 +26,7 @@ The levers (names for ``--levers``):
   for "optimising in a decorrelated colour space";
 - ``steps-60``, ``steps-48``: fewer steps (0.75 and 0.6 of the time, about).
 
-Usage (about 20 minutes for every lever on the two default pairs, on 2 Zen 2 cores):
+Usage (about 30 minutes for every lever on the two default pairs, on 2 Zen 2 cores):
     python benchmarks/optimiser_levers.py --weights /tmp/standin.pth --label "VGG16 stand-in features" \\
         [--levers defaults,history-20] [--pairs astronaut.jpg+stained_glass.png,chelsea.jpg+swirls.png]
 """
@@ -81,14 +83,15 @@ class PreconditionedLBFGS(torch.optim.Optimizer):
         image, state = self.image, self.state[self.image]
         with torch.enable_grad():
             loss = closure()
-        state.setdefault("gain", 1 / max(image.grad.abs().mean().item(), 1e-30))
+        size = image.grad.abs().mean().item()
+        state.setdefault("gain", 1 / size if 0 < size < math.inf else 1.0)
         gradient, value = image.grad * state["gain"], loss.item() * state["gain"]
         steps, changes = state.setdefault("steps", []), state.setdefault("changes", [])
         if "gradient" in state:
             s, y = image - state["image"], gradient - state["gradient"]
             if value > state["value"]:
                 steps.clear(), changes.clear()
-            elif (s * y).sum() > 1e-10 * s.norm() * y.norm():
+            elif (s * y).sum() > 1e-10:  # PyTorch's test, on the gain-scaled numbers as in PixelLBFGS
                 steps.append(s), changes.append(y)
                 del steps[:-st.LBFGS_HISTORY], changes[:-st.LBFGS_HISTORY]
         lr = self.param_groups[0]["lr"]
