@@ -109,11 +109,10 @@ class PreconditionedLBFGS(torch.optim.Optimizer):
 
 def pyramid(gradient: Tensor) -> Tensor:
     """I + 3 (A₂ + A₄ + A₈ + A₁₆): each A_k replaces every k × k block by its mean (symmetric, PSD)."""
-    out = gradient.clone()
+    out, (height, width) = gradient.clone(), gradient.shape[-2:]
     for k in (2, 4, 8, 16):
-        if min(gradient.shape[-2:]) >= k:
+        if min(height, width) >= k:
             blocks = F.avg_pool2d(gradient, k, ceil_mode=True)
-            height, width = gradient.shape[-2:]
             out += 3 * F.interpolate(blocks, scale_factor=k, mode="nearest")[..., :height, :width]
     return out
 
@@ -261,9 +260,8 @@ def main() -> None:
         photo_name, style_name = pair.split("+")
         photo, style = quality.pair_images(photo_name, style_name)
         print(f"\n{Path(photo_name).stem} + {Path(style_name).stem}", flush=True)
-        base = math.nan
+        base, content = math.nan, st.image_to_tensor(st.resize_longer_side(photo, quality.SIZE))
         for name in args.levers.split(","):
-            content = st.image_to_tensor(st.resize_longer_side(photo, quality.SIZE))
             with lever(name, content) as changes:
                 result = st.stylize(photo, style, model=model, precision="fp32", **changes)
             objective = quality.objective_of(model, photo, style, result.best_image)
