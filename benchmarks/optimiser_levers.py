@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -166,6 +167,13 @@ def coarse_line_search(full_size: int):
     return run
 
 
+SCHEDULES = {  # (fraction of the longer side, steps) for each scale, coarse to fine
+    "schedule-192-272-384": [(0.5, 24), (0.5**0.5, 20), (1, 38)],
+    "schedule-96-192-288-384": [(0.25, 10), (0.5, 16), (0.75, 20), (1, 34)],
+    "schedule-136-192-272-384": [(0.5**1.5, 10), (0.5, 12), (0.5**0.5, 16), (1, 40)],
+}
+
+
 @contextlib.contextmanager
 def lever(name: str, photo: Tensor) -> Iterator[dict]:
     """Apply one lever for the ``with`` block; yields the changes to `stylize`'s settings."""
@@ -179,14 +187,8 @@ def lever(name: str, photo: Tensor) -> Iterator[dict]:
         patches.append(mock.patch.object(st, "LBFGS_HISTORY", int(name.removeprefix("history-"))))
     elif name.startswith("steps-"):
         changes["steps"] = int(name.removeprefix("steps-"))
-    elif name == "schedule-192-272-384":
-        patches.append(mock.patch.object(st, "scale_schedule", fixed_schedule([(0.5, 24), (0.5**0.5, 20), (1, 38)])))
-    elif name == "schedule-96-192-288-384":
-        patches.append(mock.patch.object(st, "scale_schedule",
-                                         fixed_schedule([(0.25, 10), (0.5, 16), (0.75, 20), (1, 34)])))
-    elif name == "schedule-136-192-272-384":
-        patches.append(mock.patch.object(st, "scale_schedule",
-                                         fixed_schedule([(0.5**1.5, 10), (0.5, 12), (0.5**0.5, 16), (1, 40)])))
+    elif name in SCHEDULES:
+        patches.append(mock.patch.object(st, "scale_schedule", fixed_schedule(SCHEDULES[name])))
     elif name == "coarse-line-search":
         patches.append(mock.patch.object(st, "optimize", coarse_line_search(quality.SIZE)))
     elif name == "pyramid-preconditioner":
@@ -224,7 +226,7 @@ def median_seconds(work: Callable[[], object], times: int = 5) -> float:
         start = time.perf_counter()
         work()
         seconds.append(time.perf_counter() - start)
-    return sorted(seconds)[times // 2]
+    return statistics.median(seconds)
 
 
 def per_scale(history: st.LossHistory) -> str:
